@@ -1,0 +1,75 @@
+"""The Celery app and the one place where the queues are declared.
+
+Workers are started per queue in production (`celery -A shop worker -Q vision`), so that model
+work scales on its own machines; `make run` starts one worker that consumes all of them.
+"""
+
+import os
+from functools import partial
+
+from celery import Celery, shared_task
+from celery.signals import before_task_publish, task_postrun, task_prerun
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
+
+
+class Queues:
+    VISION = "vision"  # model work: decoding, detection, embedding, matching
+    DEFAULT = "default"  # short bookkeeping tasks
+    REPORTS = "reports"  # report generation and periodic clean-up
+
+    ALL = (VISION, DEFAULT, REPORTS)
+
+
+app = Celery("shop")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = tuple(Queue(name, routing_key=name) for name in Queues.ALL)
+app.conf.task_default_queue = Queues.DEFAULT
+app.conf.task_default_routing_key = Queues.DEFAULT
+app.autodiscover_tasks()
+
+
+def vision_task(*args, **options):
+    """`shared_task` for the vision queue.
+
+    A message on it is acknowledged only after the task finished, and requeued when the worker
+    process dies (OOM, kill -9), so a crash never loses a scan; tasks on it must be idempotent.
+    """
+    from django.conf import settings
+
+    defaults = {
+        "queue": Queues.VISION,
+        "acks_late": True,
+        "reject_on_worker_lost": True,
+        "soft_time_limit": settings.VISION_TASK_SOFT_TIME_LIMIT,
+        "time_limit": settings.VISION_TASK_TIME_LIMIT,
+    }
+    return shared_task(*args, **{**defaults, **options})
+
+
+default_task = partial(shared_task, queue=Queues.DEFAULT)
+reports_task = partial(shared_task, queue=Queues.REPORTS)
+
+
+@before_task_publish.connect
+def _propagate_request_id(headers=None, **_):
+    from shop.core.logging import current_request_id
+
+    request_id = current_request_id()
+    if headers is not None and request_id:
+        headers.setdefault("request_id", request_id)
+
+
+@task_prerun.connect
+def _bind_request_id(task=None, **_):
+    from shop.core.logging import bind_request_id
+
+    bind_request_id(getattr(task.request, "request_id", None) if task else None)
+
+
+@task_postrun.connect
+def _unbind_request_id(**_):
+    from shop.core.logging import bind_request_id
+
+    bind_request_id(None)

@@ -1,0 +1,40 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from shop.core.problems import PROBLEM_CONTENT_TYPE, problem_body
+from shop.core.selectors import readiness
+
+
+class HealthzApi(APIView):
+    """Liveness: the process answers. It checks nothing else, so a slow dependency never restarts pods."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    @extend_schema(operation_id="healthz", tags=["health"])
+    def get(self, request):
+        return Response({"status": "ok"})
+
+
+class ReadyzApi(APIView):
+    """Readiness: database with pgvector, broker, storage and model. 503 problem details when any is down."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    @extend_schema(operation_id="readyz", tags=["health"])
+    def get(self, request):
+        report = readiness()
+        if report["ready"]:
+            return Response(report)
+        failing = ", ".join(name for name, check in report["checks"].items() if not check["ok"])
+        body = problem_body(
+            status=503,
+            code="dependency_unavailable",
+            detail=f"Not ready: {failing} unavailable.",
+            instance=request.path,
+            **report,
+        )
+        return Response(body, status=503, content_type=PROBLEM_CONTENT_TYPE)

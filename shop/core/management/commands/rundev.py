@@ -1,0 +1,129 @@
+"""`make run`: one command that runs the whole backend on this machine.
+
+It migrates, loads the demo catalog on first start, creates a local superuser once, then supervises
+a real Celery worker (all queues, with beat) and gunicorn on 127.0.0.1:8000. Ctrl-C (or SIGTERM)
+stops the children, then the embedded PostgreSQL, so nothing is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand
+
+from shop import embedded_db, vision_adapter
+from shop.celery import Queues
+
+ADMIN_USERNAME = "admin"
+
+
+class Command(BaseCommand):
+    help = "Run the API, admin and a Celery worker locally (the `make run` entry point)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--bind", default="127.0.0.1:8000")
+        parser.add_argument("--web-workers", type=int, default=2)
+        parser.add_argument("--worker-concurrency", type=int, default=2)
+        parser.add_argument("--no-demo", action="store_true", help="Do not load the demo data on first start.")
+
+    def handle(self, *args, **options):
+        call_command("migrate", interactive=False, verbosity=1)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        if not options["no_demo"] and "seed_demo" in get_commands():
+            call_command("seed_demo", if_empty=True)
+        password_note = self._ensure_local_superuser()
+        model = vision_adapter.model_status()
+        self.stdout.write(
+            f"Vision model: {model.get('key')} (pretrained: {model.get('pretrained')}, "
+            f"weights: {model.get('weights_source')})" + (f" — {model['error']}" if model.get("error") else "")
+        )
+
+        children = self._start_children(options)
+        self.stdout.write(self.style.SUCCESS(f"Shop-the-look is running on http://{options['bind']}/"))
+        self.stdout.write(f"  API docs: http://{options['bind']}/api/docs/   readiness: http://{options['bind']}/readyz")
+        self.stdout.write(f"  Admin:    http://{options['bind']}/admin/   {password_note}")
+        self.stdout.write("  Press Ctrl-C to stop everything.")
+        self._supervise(children)
+
+    def _ensure_local_superuser(self) -> str:
+        """Create the local `admin` once; its password is kept in var/ (local development only)."""
+        password_file = Path(settings.VAR_DIR) / "admin-password.txt"
+        users = get_user_model().objects
+        if not users.filter(username=ADMIN_USERNAME).exists():
+            password = secrets.token_urlsafe(12)
+            users.create_superuser(ADMIN_USERNAME, email="", password=password)
+            password_file.write_text(password + "\n")
+            password_file.chmod(0o600)
+        if password_file.exists():
+            return f"user `{ADMIN_USERNAME}`, password `{password_file.read_text().strip()}` (from {password_file})"
+        return f"user `{ADMIN_USERNAME}` (password set earlier; `manage.py changepassword {ADMIN_USERNAME}` resets it)"
+
+    def _start_children(self, options) -> dict[str, subprocess.Popen]:
+        python = sys.executable
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "shop.settings", "PYTHONUNBUFFERED": "1"}
+        worker = [
+            python, "-m", "celery", "-A", "shop", "worker", "--beat",
+            "-Q", ",".join(Queues.ALL),
+            "--concurrency", str(options["worker_concurrency"]),
+            "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME,
+            "--loglevel", settings.LOG_LEVEL,
+            "--without-gossip", "--without-mingle",
+        ]  # fmt: skip
+        web = [
+            python, "-m", "gunicorn", "shop.wsgi:application",
+            "--bind", options["bind"],
+            "--workers", str(options["web_workers"]),
+            "--threads", "4",
+            "--timeout", "60",
+        ]  # fmt: skip
+        # Own process groups: the terminal's Ctrl-C reaches only this supervisor, which stops
+        # the children in order (a second SIGINT would make Celery abandon running tasks).
+        return {
+            name: subprocess.Popen(cmd, env=env, start_new_session=True)
+            for name, cmd in (("worker", worker), ("web", web))
+        }
+
+    def _supervise(self, children: dict[str, subprocess.Popen]) -> None:
+        stopping = False
+
+        def request_stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        try:
+            while not stopping:
+                exited = [name for name, proc in children.items() if proc.poll() is not None]
+                if exited:
+                    self.stderr.write(f"{', '.join(exited)} exited unexpectedly; stopping everything.")
+                    break
+                time.sleep(0.5)
+        finally:
+            self.stdout.write("Stopping web server and worker...")
+            for proc in children.values():
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            for proc in children.values():
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+            if settings.DATABASE_EMBEDDED:
+                from django.db import connections
+
+                connections.close_all()
+                embedded_db.stop(settings.EMBEDDED_PGDATA)
+                self.stdout.write("Embedded PostgreSQL stopped.")
+            self.stdout.write(self.style.SUCCESS("Stopped."))

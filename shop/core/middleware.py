@@ -1,0 +1,45 @@
+from django.http import HttpRequest, HttpResponse
+
+from shop.core.logging import bind_request_id, new_request_id
+from shop.core.problems import PROBLEM_CONTENT_TYPE, problem_response
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = new_request_id(request.headers.get(REQUEST_ID_HEADER))
+        request.request_id = request_id
+        # Cleared on request_finished (see CoreConfig.ready), after Django's own error logging.
+        bind_request_id(request_id)
+        response = self.get_response(request)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+class ProblemDetailsMiddleware:
+    """Turn any remaining plain error response (Django's 405, CSRF 403, ...) into problem details.
+
+    DRF views and the error handlers already answer with problem details; this catches responses
+    that Django builds itself. Admin pages keep their HTML.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and not response.get("Content-Type", "").startswith(PROBLEM_CONTENT_TYPE)
+            and not request.path.startswith("/admin/")
+        ):
+            problem = problem_response(request, status=response.status_code)
+            for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+                if header in response:
+                    problem[header] = response[header]
+            return problem
+        return response

@@ -1,0 +1,38 @@
+"""Celery settings. The queues themselves are declared in shop/celery.py."""
+
+from pathlib import Path
+
+from shop.settings.env import VAR_DIR, env
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+BROKER_EMBEDDED = not CELERY_BROKER_URL
+EMBEDDED_BROKER_DIR = Path(env.str("EMBEDDED_BROKER_DIR", default=str(VAR_DIR / "broker")))
+
+if BROKER_EMBEDDED:
+    # kombu's filesystem transport: a real broker that needs no server, for one machine.
+    CELERY_BROKER_URL = "filesystem://localhost//"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(EMBEDDED_BROKER_DIR / "messages"),
+        "data_folder_out": str(EMBEDDED_BROKER_DIR / "messages"),
+        "control_folder": str(EMBEDDED_BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+    for _folder in ("messages", "control"):
+        (EMBEDDED_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Results live in the database rows that tasks write; nothing reads Celery results.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+VISION_TASK_SOFT_TIME_LIMIT = env.int("VISION_TASK_SOFT_TIME_LIMIT", default=120)
+VISION_TASK_TIME_LIMIT = env.int("VISION_TASK_TIME_LIMIT", default=150)
+WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=30)

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from shop.shoppers.apis import ShopperMeApi, ShopperRegisterApi
+
+urlpatterns = [
+    path("", ShopperRegisterApi.as_view(), name="shopper-register"),
+    path("me", ShopperMeApi.as_view(), name="shopper-me"),
+]

@@ -1,0 +1,143 @@
+"""Fixtures shared by every test package (registered here, once)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Stop the embedded PostgreSQL if this test session started it."""
+    from django.conf import settings
+
+    from shop import embedded_db
+
+    if getattr(settings, "DATABASE_EMBEDDED", False) and embedded_db._server and embedded_db._server.started_here:
+        from django.db import connections
+
+        connections.close_all()
+        embedded_db.stop(settings.EMBEDDED_PGDATA)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.2, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def current_database_url() -> str:
+    """A DATABASE_URL for child processes that points at the database this test uses."""
+    s = connection.settings_dict
+    host = quote(s["HOST"], safe="") if s["HOST"].startswith("/") else s["HOST"]
+    port = f":{s['PORT']}" if s["PORT"] else ""
+    password = f":{s['PASSWORD']}" if s["PASSWORD"] else ""
+    return f"postgres://{s['USER']}{password}@{host}{port}/{s['NAME']}"
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def shopper_client(db):
+    """An API client authenticated as a freshly registered shopper (`client.shopper`)."""
+    from shop.shoppers.services import shopper_register
+
+    shopper, token = shopper_register(platform="ios", app_version="1.0.0")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    client.shopper = shopper
+    return client
+
+
+@contextmanager
+def celery_worker_process(*, env: dict[str, str], queues: str, log_path: Path):
+    """A real `celery worker` subprocess, stopped (warm shutdown) when the block ends."""
+    child_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "shop.settings", "PYTHONUNBUFFERED": "1", **env}
+    cmd = [
+        sys.executable, "-m", "celery", "-A", "shop", "worker",
+        "-Q", queues, "--concurrency", "1", "--loglevel", "INFO",
+        "--without-gossip", "--without-mingle", "--hostname", f"test-{os.getpid()}@%h",
+    ]  # fmt: skip
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def worker_process(transactional_db, tmp_path):
+    """Start a real worker on a broker, against this test's database: `worker_process(broker_env)`."""
+
+    @contextmanager
+    def start(broker_env: dict[str, str], queues: str = "default"):
+        env = {"DATABASE_URL": current_database_url(), **broker_env}
+        log_path = tmp_path / "worker.log"
+        with celery_worker_process(env=env, queues=queues, log_path=log_path) as proc:
+            proc.log_path = log_path
+            yield proc
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3 endpoint on loopback (moto's server mode), with credentials for it."""
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+
+    def answers():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    try:
+        wait_until(answers, timeout=30, message="moto S3 server")
+        yield {
+            "endpoint_url": endpoint,
+            "access_key": "testing",
+            "secret_key": "testing",
+            "region": "us-east-1",
+        }
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()

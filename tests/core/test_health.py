@@ -1,0 +1,48 @@
+import pytest
+from django.test import override_settings
+
+from tests.conftest import free_port
+
+
+@pytest.mark.django_db
+def test_healthz_answers_without_touching_dependencies(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_reports_every_dependency(client):
+    response = client.get("/readyz")
+    body = response.json()
+    assert set(body["checks"]) == {"database", "broker", "storage", "model"}
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["database"]["pgvector"].startswith("0.8")
+    assert body["checks"]["storage"]["ok"] is True
+    assert body["checks"]["model"]["key"]
+    assert "pretrained" in body["checks"]["model"]
+    assert response.status_code == (200 if body["ready"] else 503)
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_problem_when_the_broker_is_unreachable(client):
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"  # a port nothing listens on
+    with override_settings(CELERY_BROKER_URL=unreachable, CELERY_BROKER_TRANSPORT_OPTIONS={}, BROKER_EMBEDDED=False):
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "dependency_unavailable"
+    assert "broker" in body["detail"]
+    assert body["checks"]["broker"]["ok"] is False
+    assert body["checks"]["database"]["ok"] is True
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_when_the_embedded_broker_folder_is_gone(client, tmp_path):
+    missing = tmp_path / "gone"
+    options = {"data_folder_in": str(missing), "data_folder_out": str(missing), "control_folder": str(missing)}
+    with override_settings(CELERY_BROKER_URL="filesystem://", CELERY_BROKER_TRANSPORT_OPTIONS=options):
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"]["ok"] is False
