@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from vision.colors import PALETTE, color_names, dominant_colors, name_color
+
+SHIRT = [(150, 80), (250, 80), (270, 220), (130, 220)]
+
+
+def item_on_background(noisy_background, color):
+    image = noisy_background(400, 300)
+    ImageDraw.Draw(image).polygon(SHIRT, fill=color)
+    return image
+
+
+@pytest.mark.parametrize("color, name", [((200, 30, 40), "red"), ((30, 60, 170), "blue"), ((40, 140, 60), "green")])
+def test_item_on_a_neutral_background_is_named_by_its_colour(noisy_background, color, name):
+    image = item_on_background(noisy_background, color)
+
+    whole = dominant_colors(image)  # item covers ~15% of the picture; the grey must not win
+    boxed = dominant_colors(image, box=(120, 70, 280, 230))
+
+    assert whole[0].name == name
+    assert boxed[0].name == name and boxed[0].share > 0.8
+    assert abs(sum(c.share for c in whole) - 1.0) < 1e-6
+
+
+def test_mask_limits_the_pixels(noisy_background):
+    image = item_on_background(noisy_background, (200, 30, 40))
+    mask = np.zeros((300, 400), bool)
+    mask[100:200, 170:230] = True  # inside the item
+
+    colors = dominant_colors(image, mask=mask)
+
+    assert [c.name for c in colors] == ["red"]
+    assert colors[0].share == pytest.approx(1.0)
+
+
+def test_two_tone_item_reports_both_colours():
+    image = Image.new("RGB", (200, 200), (128, 128, 128))
+    draw = ImageDraw.Draw(image)
+    for x in range(40, 160, 20):
+        draw.rectangle((x, 40, x + 9, 160), fill=(210, 20, 30))
+        draw.rectangle((x + 10, 40, x + 19, 160), fill=(245, 245, 245))
+
+    names = [c.name for c in dominant_colors(image, box=(40, 40, 160, 160), k=3)]
+
+    assert {"red", "white"} <= set(names[:2])
+
+
+def test_palette_names_are_the_filter_choices():
+    names = color_names()
+
+    assert names == tuple(PALETTE)
+    assert {"black", "white", "grey", "red", "blue", "navy", "green", "beige", "brown", "pink"} <= set(names)
+    for name, references in PALETTE.items():
+        for rgb in references:
+            assert name_color(rgb) == name
