@@ -18,8 +18,8 @@ WEIGHTS_FREE_MODEL = "color-texture-v1"
 
 
 @functools.cache
-def active_model_key() -> str:
-    """The registry key that search uses: the VISION_MODEL setting, with "auto" resolved."""
+def configured_model_key() -> str:
+    """The VISION_MODEL setting with "auto" resolved: the key enabled first (see catalog.selectors)."""
     from vision import registry
 
     key = settings.VISION_MODEL
@@ -49,7 +49,7 @@ def get_embedder(key: str | None = None):
     from vision import registry
 
     return registry.load_embedder(
-        key or active_model_key(),
+        key or configured_model_key(),
         device=settings.VISION_DEVICE,
         threads=settings.VISION_THREADS,
         **_loader_options(),
@@ -62,7 +62,21 @@ def model_status(key: str | None = None) -> dict:
     try:
         from vision import registry
 
-        key = key or active_model_key()
-        return {**registry.model_status(key, **_loader_options()), "error": None}
+        key = key or configured_model_key()
+        status = registry.model_status(key, **_loader_options())
+        return {**status, "error": None if status.get("ready") else status.get("message", "not ready")}
     except Exception as exc:  # unknown key or unusable weights: reported, not raised
         return {"key": key or settings.VISION_MODEL, "pretrained": None, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def model_dim(key: str) -> int:
+    from vision import registry
+
+    return registry.get_spec(key).dim
+
+
+def decode(data: bytes):
+    """Decode uploaded bytes with the configured limits (raises vision.decode.ImageRejected)."""
+    from vision.decode import DecodeLimits, decode_image
+
+    return decode_image(data, limits=DecodeLimits(max_bytes=settings.UPLOAD_MAX_BYTES))

@@ -141,3 +141,47 @@ def s3_server(tmp_path_factory):
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+TEST_MODEL_KEY = "color-texture-v1"
+
+
+@pytest.fixture(autouse=True)
+def _vision_model_for_tests(settings, request):
+    """Tests use the weights-free model whatever weights this machine has, and unit tests run
+    Celery tasks eagerly (integration tests use real workers instead)."""
+    from shop import vision_adapter
+    from shop.celery import app
+
+    settings.VISION_MODEL = TEST_MODEL_KEY
+    vision_adapter.configured_model_key.cache_clear()
+    eager = request.node.get_closest_marker("integration") is None
+    app.conf.task_always_eager = eager
+    yield
+    app.conf.task_always_eager = False
+    vision_adapter.configured_model_key.cache_clear()
+
+
+REDIS_TEST_BROKER = "redis://127.0.0.1:6379/15"
+
+
+@contextmanager
+def celery_publishing_to(url: str, transport_options: dict | None = None):
+    """Make this process's Celery app publish to another broker (e.g. the one a test worker uses)."""
+    from shop.celery import app
+
+    saved = (app.conf.broker_url, app.conf.broker_transport_options)
+
+    def reset_pools():
+        # Forget the pools bound to the old broker; kombu keeps them keyed by connection, so they
+        # are left open rather than closed under another test's feet.
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    app.conf.broker_url, app.conf.broker_transport_options = url, transport_options or {}
+    reset_pools()
+    try:
+        yield app
+    finally:
+        app.conf.broker_url, app.conf.broker_transport_options = saved
+        reset_pools()

@@ -70,7 +70,9 @@ def storage_check() -> dict:
 
 @_timed
 def model_check() -> dict:
-    status = vision_adapter.model_status()
+    from catalog.selectors import active_model_key
+
+    status = vision_adapter.model_status(active_model_key())
     return {"ok": status.get("error") is None, **status}
 
 

@@ -20,6 +20,8 @@ INSTALLED_APPS = [
     "storages",
     "shop.core",
     "shop.shoppers",
+    "shop.scans",
+    "catalog",
 ]
 
 MIDDLEWARE = [

@@ -8,3 +8,30 @@ VISION_WEIGHTS_PATH = env.str("VISION_WEIGHTS_PATH", default="") or None
 VISION_ALLOW_RANDOM_WEIGHTS = env.bool("VISION_ALLOW_RANDOM_WEIGHTS", default=False)
 VISION_DEVICE = env.str("VISION_DEVICE", default="") or None
 VISION_THREADS = env.int("VISION_THREADS", default=0) or None
+
+# Catalog indexing and search.
+INDEX_BATCH_SIZE = env.int("INDEX_BATCH_SIZE", default=16)
+SEARCH_EF_SEARCH = env.int("SEARCH_EF_SEARCH", default=100)
+
+# Catalog imports that name pictures by URL.
+IMPORT_URL_TIMEOUT = env.float("IMPORT_URL_TIMEOUT", default=10.0)
+IMPORT_URL_SCHEMES = tuple(env.list("IMPORT_URL_SCHEMES", default=["https", "http"]))
+# Loopback and private addresses are refused unless allowed (an intranet image server).
+IMPORT_URL_ALLOW_PRIVATE = env.bool("IMPORT_URL_ALLOW_PRIVATE", default=False)
+
+# Scans (shop the look).
+SCAN_RETENTION_DAYS = env.int("SCAN_RETENTION_DAYS", default=30)
+SCAN_RESULTS_PER_ITEM = env.int("SCAN_RESULTS_PER_ITEM", default=8)
+SCAN_MAX_ITEMS = env.int("SCAN_MAX_ITEMS", default=6)
+SCAN_WAIT_MAX_SECONDS = env.float("SCAN_WAIT_MAX_SECONDS", default=10.0)
+SCAN_MAX_ATTEMPTS = env.int("SCAN_MAX_ATTEMPTS", default=3)
+# "No confident match" below this cosine similarity, per model key ("*" for the others), e.g.
+# "color-texture-v1=0.93,clip-vit-b-32=0.75,*=0.5".
+SCAN_MIN_SCORE = {
+    key.strip(): float(value)
+    for key, value in (
+        pair.split("=", 1) for pair in env.list("SCAN_MIN_SCORE", default=["color-texture-v1=0.9", "*=0.6"]) if "=" in pair
+    )
+}
+# How much the words of a refinement ("in red") weigh against the picture, for models with text.
+REFINE_TEXT_WEIGHT = env.float("REFINE_TEXT_WEIGHT", default=0.6)

@@ -1,0 +1,107 @@
+"""Embedding catalog images and keeping their vectors current (called by tasks and commands)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from catalog.models import ImageEmbedding, ProductImage
+from shop import vision_adapter
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class IndexResult:
+    embedded: int = 0  # vectors written
+    skipped: int = 0  # vectors already current (same image, key and content)
+    failed: dict[int, str] = field(default_factory=dict)  # image id -> reason
+
+
+def _load_pictures(images: list[ProductImage], result: IndexResult):
+    """Each picture's main item, as photos' items are seen (vision.crops)."""
+    from vision.crops import main_item_view
+    from vision.decode import ImageRejected
+
+    pictures = {}
+    for image in images:
+        try:
+            with image.image.open("rb") as f:
+                data = f.read()
+            pictures[image.id] = main_item_view(vision_adapter.decode(data).image)
+        except ImageRejected as exc:
+            result.failed[image.id] = f"{exc.code}: {exc}"
+        except OSError as exc:
+            result.failed[image.id] = f"file unreadable: {exc}"
+    return pictures
+
+
+def index_images(*, image_ids: list[int], model_keys: list[str], mark_state: bool = True) -> IndexResult:
+    """Embed the images with each model key and upsert their vectors.
+
+    Idempotent by (image, model key, sha256): a vector made from the same content is kept as it is.
+    The images' state changes only if their content did not change meanwhile (compare-and-set on
+    sha256), so a newer upload is never marked indexed with an older vector.
+    """
+    result = IndexResult()
+    images = list(ProductImage.objects.filter(id__in=image_ids))
+    if not images:
+        return result
+    pictures: dict | None = None
+    primary_key = model_keys[0] if model_keys else None
+    for key in model_keys:
+        current = set(
+            ImageEmbedding.objects.filter(image__in=images, model_key=key).values_list("image_id", "sha256")
+        )
+        todo = [image for image in images if (image.id, image.sha256) not in current]
+        result.skipped += len(images) - len(todo)
+        if not todo:
+            continue
+        if pictures is None:
+            pictures = _load_pictures(images, result)
+        todo = [image for image in todo if image.id in pictures]
+        if not todo:
+            continue
+        try:
+            embedder = vision_adapter.get_embedder(key)
+            vectors = embedder.embed_images([pictures[image.id] for image in todo])
+        except Exception as exc:  # an unusable model is reported on the images, not raised in a loop
+            logger.exception("embedding with %s failed", key)
+            if key == primary_key:
+                for image in todo:
+                    result.failed[image.id] = f"model {key}: {type(exc).__name__}: {exc}"
+            continue
+        now = timezone.now()
+        ImageEmbedding.objects.bulk_create(
+            [
+                ImageEmbedding(
+                    image_id=image.id,
+                    model_key=key,
+                    embedding=vector,
+                    sha256=image.sha256,
+                    pretrained=bool(embedder.pretrained),
+                    created_at=now,
+                )
+                for image, vector in zip(todo, vectors, strict=True)
+            ],
+            update_conflicts=True,
+            unique_fields=["image", "model_key"],
+            update_fields=["embedding", "sha256", "pretrained", "created_at"],
+        )
+        result.embedded += len(todo)
+    if mark_state:
+        _mark_states(images, result)
+    return result
+
+
+def _mark_states(images: list[ProductImage], result: IndexResult) -> None:
+    with transaction.atomic():
+        for image in images:
+            unchanged = ProductImage.objects.filter(id=image.id, sha256=image.sha256)
+            if image.id in result.failed:
+                unchanged.update(index_state=ProductImage.IndexState.FAILED, index_error=result.failed[image.id])
+            else:
+                unchanged.update(index_state=ProductImage.IndexState.INDEXED, index_error="")

@@ -1,0 +1,115 @@
+import csv
+import functools
+import http.server
+import json
+import threading
+
+import pytest
+from django.core.management import call_command
+
+from catalog.fetch import FetchError, FetchPolicy, fetch_url
+from catalog.importing import catalog_import, read_rows
+from catalog.models import Category, Product, ProductImage, Variant
+from tests.catalog.factories import picture_bytes
+
+HEADER = ["handle", "title", "category", "brand", "sku", "price", "currency", "stock", "size", "color", "images"]
+
+
+@pytest.fixture
+def picture_server(tmp_path):
+    """A loopback HTTP server with pictures (the only network a test may use)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "green.jpg").write_bytes(picture_bytes(color="green"))
+    (root / "big.jpg").write_bytes(b"\xff\xd8" + b"0" * 300_000)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def _write_csv(path, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=HEADER)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: row.get(key, "") for key in HEADER})
+
+
+def test_csv_import_reports_bad_rows_and_imports_the_rest(db, tmp_path, picture_server, capsys):
+    (tmp_path / "red.jpg").write_bytes(picture_bytes(color="red"))
+    (tmp_path / "note.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+    rows = [
+        # one product with two variants, a local picture and a picture by URL
+        {"handle": "tee", "title": "Red tee", "category": "Men > T-shirts", "brand": "Kestrel", "sku": "TEE-M",
+         "price": "19.90", "stock": "3", "size": "M", "color": "red", "images": f"red.jpg|{picture_server}/green.jpg"},
+        {"handle": "tee", "sku": "TEE-L", "price": "19.90", "stock": "0", "size": "L", "color": "red"},
+        {"handle": "bad-price", "title": "x", "category": "Men", "sku": "BP-1", "price": "twelve"},
+        {"handle": "no-title", "category": "Men", "sku": "NT-1", "price": "5"},
+        {"handle": "svg", "title": "Vector art", "category": "Art", "sku": "SVG-1", "price": "5", "images": "note.svg"},
+        {"handle": "escape", "title": "Sneaky", "category": "Art", "sku": "ESC-1", "price": "5",
+         "images": "../../etc/passwd"},
+        {"handle": "ftp", "title": "Old", "category": "Art", "sku": "FTP-1", "price": "5",
+         "images": "ftp://127.0.0.1/x.jpg"},
+        {"handle": "neg", "title": "Negative", "category": "Art", "sku": "NEG-1", "price": "5", "stock": "-2"},
+        {"handle": "scarf", "title": "Blue scarf", "category": "Accessories > Scarves", "sku": "SC-1",
+         "price": "25", "currency": "usd"},
+    ]  # fmt: skip
+    path = tmp_path / "catalog.csv"
+    _write_csv(path, rows)
+    with pytest.MonkeyPatch.context() as mp:
+        from django.conf import settings
+
+        mp.setattr(settings, "IMPORT_URL_ALLOW_PRIVATE", True)  # the picture server is on loopback
+        call_command("import_catalog", str(path), "--report", str(tmp_path / "report.json"))
+    out = capsys.readouterr()
+    report = json.loads((tmp_path / "report.json").read_text())
+    errors = {error["row"]: error for error in report["errors"]}
+    assert sorted(errors) == [3, 4, 5, 6, 7, 8]
+    assert errors[3]["field"] == "price"
+    assert errors[4]["field"] == "title"
+    assert errors[5]["field"] == "images" and "unsupported_format" in errors[5]["error"]
+    assert "outside the images directory" in errors[6]["error"]
+    assert "scheme 'ftp' not allowed" in errors[7]["error"]
+    assert errors[8]["field"] == "stock"
+    assert "row 3: price" in out.err
+    assert "3/9 rows imported" in out.out
+
+    tee = Product.objects.get(handle="tee")
+    assert str(tee.category) == "Men > T-shirts" and tee.brand.name == "Kestrel"
+    assert sorted(tee.variants.values_list("sku", "stock")) == [("TEE-L", 0), ("TEE-M", 3)]
+    assert tee.images.count() == 2 and tee.images.filter(is_primary=True).count() == 1
+    assert all(image.index_state == ProductImage.IndexState.PENDING for image in tee.images.all())
+    assert Variant.objects.get(sku="SC-1").currency == "USD"
+    # The failed rows left nothing behind.
+    assert not Product.objects.filter(handle__in=["bad-price", "no-title", "svg", "escape", "ftp", "neg"]).exists()
+    assert Category.objects.filter(name="Art").count() == 0
+
+
+def test_reimporting_the_same_file_updates_instead_of_duplicating(db, tmp_path):
+    (tmp_path / "red.jpg").write_bytes(picture_bytes(color="red"))
+    rows = [{"handle": "tee", "title": "Red tee", "category": "Tops", "sku": "T-1", "price": "10", "images": "red.jpg"}]
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"products": rows}))
+    first = catalog_import(rows=read_rows(path), base_dir=tmp_path)
+    rows[0]["price"] = "12"
+    path.write_text(json.dumps(rows))
+    second = catalog_import(rows=read_rows(path), base_dir=tmp_path)
+    assert (first.products_created, second.products_updated) == (1, 1)
+    assert Product.objects.count() == 1 and ProductImage.objects.count() == 1
+    assert str(Variant.objects.get().price) == "12.00"
+
+
+def test_url_fetching_refuses_private_addresses_and_large_bodies(picture_server):
+    with pytest.raises(FetchError, match="non-public address"):
+        fetch_url(f"{picture_server}/green.jpg", policy=FetchPolicy())
+    allowed = FetchPolicy(allow_private=True, max_bytes=200_000)
+    assert fetch_url(f"{picture_server}/green.jpg", policy=allowed)[:2] == b"\xff\xd8"
+    with pytest.raises(FetchError, match="larger than"):
+        fetch_url(f"{picture_server}/big.jpg", policy=allowed)
+    with pytest.raises(FetchError, match="HTTP 404"):
+        fetch_url(f"{picture_server}/missing.jpg", policy=allowed)
+    with pytest.raises(FetchError, match="scheme 'file'"):
+        fetch_url("file:///etc/passwd", policy=allowed)

@@ -1,0 +1,138 @@
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from catalog.models import ImageEmbedding, Product, ProductImage
+from catalog.selectors import active_model_key, product_index_status
+from catalog.tasks import index_dirty_images
+from tests.catalog import factories
+from tests.conftest import TEST_MODEL_KEY
+
+
+@pytest.fixture
+def staff_client(client, db):
+    user = get_user_model().objects.create_superuser("merch", "merch@example.com", "a-long-password-1")
+    client.force_login(user)
+    return client
+
+
+def _admin_add_product(client, category, picture: bytes, title="Red linen shirt"):
+    data = {
+        "title": title,
+        "description": "",
+        "category": category.pk,
+        "brand": "",
+        "attributes": "{}",
+        "active": "on",
+        "variants-TOTAL_FORMS": "1",
+        "variants-INITIAL_FORMS": "0",
+        "variants-0-sku": "RLS-M",
+        "variants-0-options": '{"size": "M", "color": "red"}',
+        "variants-0-price": "39.90",
+        "variants-0-currency": "EUR",
+        "variants-0-stock": "4",
+        "images-TOTAL_FORMS": "1",
+        "images-INITIAL_FORMS": "0",
+        "images-0-image": SimpleUploadedFile("shirt.jpg", picture, content_type="image/jpeg"),
+        "images-0-position": "0",
+        "images-0-is_primary": "on",
+    }
+    return client.post("/admin/catalog/product/add/", data)
+
+
+def test_an_image_saved_through_admin_gets_a_vector_once(staff_client):
+    category = factories.category("Shirts")
+    response = _admin_add_product(staff_client, category, factories.picture_bytes(color="red"))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    product = Product.objects.get(title="Red linen shirt")
+    image = product.images.get()
+    assert image.index_state == ProductImage.IndexState.PENDING
+    assert len(image.sha256) == 64
+    assert product_index_status(product=product).state == "pending"
+
+    assert index_dirty_images() == 1
+    embedding = ImageEmbedding.objects.get(image=image)
+    assert embedding.model_key == TEST_MODEL_KEY == active_model_key()
+    assert len(embedding.embedding) == 512
+    assert embedding.sha256 == image.sha256
+    image.refresh_from_db()
+    assert image.index_state == ProductImage.IndexState.INDEXED
+    assert product_index_status(product=product).state == "indexed"
+
+    # Running the task again, or indexing the same image again, writes nothing new.
+    assert index_dirty_images() == 0
+    from catalog.indexing import index_images
+
+    result = index_images(image_ids=[image.id], model_keys=[TEST_MODEL_KEY])
+    assert (result.embedded, result.skipped) == (0, 1)
+    assert ImageEmbedding.objects.filter(image=image).count() == 1
+
+
+def test_admin_rejects_a_file_that_is_not_a_picture(staff_client):
+    category = factories.category("Shirts")
+    response = _admin_add_product(staff_client, category, b"<svg xmlns='http://www.w3.org/2000/svg'/>")
+    assert response.status_code == 200
+    assert "Not a usable picture" in response.content.decode()
+    assert not Product.objects.exists()
+
+
+def test_a_new_file_on_an_image_marks_it_dirty_and_replaces_its_vector(db):
+    product = factories.product(color="red")
+    index_dirty_images()
+    image = product.images.get()
+    old_vector = ImageEmbedding.objects.get(image=image).embedding
+
+    image.image.save("blue.jpg", io.BytesIO(factories.picture_bytes(color="blue")), save=False)
+    image.save()
+    assert image.index_state == ProductImage.IndexState.PENDING
+    index_dirty_images()
+    embedding = ImageEmbedding.objects.get(image=image)
+    assert embedding.sha256 == image.sha256
+    assert list(embedding.embedding) != list(old_vector)
+
+
+def test_an_unreadable_picture_is_marked_failed_with_the_reason(db):
+    product = factories.product()
+    image = product.images.get()
+    with image.image.open("wb") as f:
+        f.write(b"\xff\xd8\xff\xe0 truncated")
+    index_dirty_images()
+    image.refresh_from_db()
+    assert image.index_state == ProductImage.IndexState.FAILED
+    assert image.index_error
+    status = product_index_status(product=product)
+    assert status.state == "failed" and status.error == image.index_error
+
+
+def test_deleting_an_image_or_a_product_removes_its_vectors(db):
+    first, second = factories.product(images=2), factories.product()
+    index_dirty_images()
+    assert ImageEmbedding.objects.count() == 3
+    first.images.first().delete()
+    assert ImageEmbedding.objects.filter(image__product=first).count() == 1
+    first.delete()
+    assert list(ImageEmbedding.objects.values_list("image__product", flat=True)) == [second.id]
+
+
+def test_reindex_action_queues_and_rebuilds(staff_client):
+    product = factories.product()
+    index_dirty_images()
+    response = staff_client.post(
+        "/admin/catalog/product/", {"action": "reindex", "_selected_action": [product.pk]}, follow=True
+    )
+    assert "1 images queued for indexing" in response.content.decode()
+    assert product.images.get().index_state == ProductImage.IndexState.PENDING
+    index_dirty_images()
+    assert product_index_status(product=product).state == "indexed"
+
+
+def test_product_list_shows_index_status_and_model(staff_client):
+    factories.product(title="Indexed tee")
+    index_dirty_images()
+    factories.product(title="Waiting tee")
+    page = staff_client.get("/admin/catalog/product/").content.decode()
+    assert "indexed (1/1, color-texture-v1)" in page
+    assert "pending (0/1, color-texture-v1)" in page
+    assert "Search model: <strong>color-texture-v1</strong>" in page

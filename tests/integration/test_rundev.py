@@ -1,0 +1,84 @@
+"""`make run`'s supervisor on a fresh data directory: ready, then Ctrl-C leaves nothing running."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import psutil
+import pytest
+
+from tests.conftest import REPO_ROOT, free_port, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def _get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+    except (urllib.error.URLError, ConnectionError):
+        return 0, {}
+
+
+def _processes_using(path: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline", "environ"]):
+        try:
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            environ = proc.info["environ"] or {}
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if path in cmdline or environ.get("SHOP_VAR_DIR") == path:
+            found.append(proc)
+    return found
+
+
+def test_rundev_becomes_ready_and_ctrl_c_stops_everything(tmp_path):
+    var_dir = tmp_path / "var"
+    port = free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "CELERY_BROKER_URL", "AWS_STORAGE_BUCKET_NAME")
+    }
+    env.update({"SHOP_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1", "LOG_FORMAT": "text"})
+    log_path = tmp_path / "rundev.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "rundev", "--bind", f"127.0.0.1:{port}", "--no-demo"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            status, body = wait_until(
+                lambda: (lambda r: r if r[0] == 200 else None)(_get(f"http://127.0.0.1:{port}/readyz")),
+                timeout=180,
+                interval=1,
+                message="/readyz to answer 200",
+            )
+        except AssertionError:
+            proc.kill()
+            print(log_path.read_text())
+            raise
+        assert body["checks"]["database"]["embedded"] is True
+        assert (var_dir / "pgdata" / "PG_VERSION").exists()
+        output = log_path.read_text()
+        assert "user `admin`, password `" in output
+        assert (var_dir / "admin-password.txt").read_text().strip() in output
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0, log_path.read_text()
+
+    leftovers = wait_until(
+        lambda: not _processes_using(str(var_dir)), timeout=15, message="every child process to exit"
+    )
+    assert leftovers
+    assert "Embedded PostgreSQL stopped." in log_path.read_text()
