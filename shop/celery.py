@@ -27,6 +27,15 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = tuple(Queue(name, routing_key=name) for name in Queues.ALL)
 app.conf.task_default_queue = Queues.DEFAULT
 app.conf.task_default_routing_key = Queues.DEFAULT
+
+
+def route_to_task_queue(name, args, kwargs, options, task=None, **_):
+    """Send each task to the queue its decorator below named."""
+    queue = getattr(task, "shop_queue", Queues.DEFAULT)
+    return {"queue": queue, "routing_key": queue}
+
+
+app.conf.task_routes = (route_to_task_queue,)
 app.autodiscover_tasks()
 
 
@@ -39,7 +48,7 @@ def vision_task(*args, **options):
     from django.conf import settings
 
     defaults = {
-        "queue": Queues.VISION,
+        "shop_queue": Queues.VISION,
         "acks_late": True,
         "reject_on_worker_lost": True,
         "soft_time_limit": settings.VISION_TASK_SOFT_TIME_LIMIT,
@@ -48,8 +57,8 @@ def vision_task(*args, **options):
     return shared_task(*args, **{**defaults, **options})
 
 
-default_task = partial(shared_task, queue=Queues.DEFAULT)
-reports_task = partial(shared_task, queue=Queues.REPORTS)
+default_task = partial(shared_task, shop_queue=Queues.DEFAULT)
+reports_task = partial(shared_task, shop_queue=Queues.REPORTS)
 
 
 @before_task_publish.connect

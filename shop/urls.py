@@ -1,11 +1,17 @@
+from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from shop.core.apis import HealthzApi, ReadyzApi
+from shop.scans.apis import UploadApi
 
 api_v1 = [
     path("shoppers/", include("shop.shoppers.urls")),
+    path("scans/", include("shop.scans.urls")),
+    path("uploads/", UploadApi.as_view(), name="upload-create"),
+    path("products/", include("catalog.urls")),
 ]
 
 urlpatterns = [
@@ -16,6 +22,10 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/", admin.site.urls),
 ]
+
+if settings.STORAGE_BACKEND == "local":
+    # Single-machine mode serves its own media; with S3, media URLs point at the bucket.
+    urlpatterns.append(re_path(r"^media/(?P<path>.+)$", serve, {"document_root": settings.MEDIA_ROOT}))
 
 handler400 = "shop.core.problems.handler400"
 handler403 = "shop.core.problems.handler403"

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from shop.celery import Queues
 from shop.settings.env import VAR_DIR, env
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
@@ -36,3 +37,17 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 VISION_TASK_SOFT_TIME_LIMIT = env.int("VISION_TASK_SOFT_TIME_LIMIT", default=120)
 VISION_TASK_TIME_LIMIT = env.int("VISION_TASK_TIME_LIMIT", default=150)
 WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=30)
+
+CELERY_BEAT_SCHEDULE = {
+    # A heartbeat per queue: /readyz and admin show which workers answer on which queue.
+    **{
+        f"worker-heartbeat-{queue}": {
+            "task": "shop.core.tasks.worker_heartbeat",
+            "schedule": WORKER_HEARTBEAT_SECONDS,
+            "args": (queue,),
+            "options": {"queue": queue, "expires": WORKER_HEARTBEAT_SECONDS},
+        }
+        for queue in Queues.ALL
+    },
+    "purge-scan-photos": {"task": "shop.scans.tasks.purge_scan_photos", "schedule": 3600.0},
+}

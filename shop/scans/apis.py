@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.generics import ListAPIView
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.serializers import ProductHitSerializer
+from shop import vision_adapter
+from shop.core.idempotency import fingerprint, idempotent
+from shop.core.problems import Problem
+from shop.scans import uploads
+from shop.scans.filters import filters_to_json
+from shop.scans.models import Scan
+from shop.scans.refine import refine_search
+from shop.scans.selectors import scan_with_results, scans_of
+from shop.scans.serializers import (
+    RefineInputSerializer,
+    ScanCreateInputSerializer,
+    ScanListSerializer,
+    ScanSerializer,
+    WaitSerializer,
+)
+from shop.scans.services import scan_create
+from shop.shoppers.permissions import IsShopper
+
+# Each way an upload can be refused, as the HTTP status the app gets.
+_REJECTION_STATUS = {"too_many_bytes": 413, "too_many_pixels": 413, "unsupported_format": 415}
+
+
+def decode_upload(data: bytes):
+    from vision.decode import ImageRejected
+
+    try:
+        return vision_adapter.decode(data)
+    except ImageRejected as exc:
+        raise Problem(
+            status=_REJECTION_STATUS.get(exc.code, 422),
+            code=exc.code,
+            detail=str(exc),
+            errors=[{"field": "photo", "code": exc.code, "detail": str(exc)}],
+        ) from exc
+
+
+def _scan_body(request, scan_id) -> dict:
+    scan = scan_with_results(shopper=request.shopper, scan_id=scan_id)
+    return ScanSerializer(scan, context={"request": request}).data
+
+
+def _wait_for_result(request, scan_id, seconds: float) -> Response | None:
+    deadline = time.monotonic() + min(seconds, settings.SCAN_WAIT_MAX_SECONDS)
+    while time.monotonic() < deadline:
+        if scans_of(shopper=request.shopper).filter(id=scan_id, status__in=["done", "failed"]).exists():
+            return Response(_scan_body(request, scan_id), status=status.HTTP_200_OK)
+        time.sleep(0.1)
+    return None
+
+
+class ScanListCreateApi(ListAPIView):
+    permission_classes = (IsShopper,)
+    serializer_class = ScanListSerializer
+    parser_classes = (MultiPartParser, FormParser, JSONParser)
+
+    def get_queryset(self):
+        return scans_of(shopper=self.request.shopper)
+
+    @extend_schema(operation_id="scan_list", tags=["scans"])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="scan_create",
+        request={"multipart/form-data": ScanCreateInputSerializer},
+        parameters=[
+            OpenApiParameter("wait", float, description="seconds (at most 10) to wait for the finished result"),
+            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, description="replay-safe retries"),
+        ],
+        responses={202: ScanSerializer, 200: ScanSerializer},
+        tags=["scans"],
+    )
+    def post(self, request):
+        if int(request.META.get("CONTENT_LENGTH") or 0) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            raise Problem(status=413, code="payload_too_large", detail="The request body is too large.")
+        wait = WaitSerializer(data=request.query_params)
+        wait.is_valid(raise_exception=True)
+        form = ScanCreateInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        if data.get("photo"):
+            photo_bytes = data["photo"].read()
+        else:
+            photo_bytes = uploads.read_uploaded(shopper=request.shopper, key=data["upload_key"])
+        filters = filters_to_json(data.get("filters") or {})
+
+        def create() -> Response:
+            decoded = decode_upload(photo_bytes)
+            scan = scan_create(shopper=request.shopper, decoded=decoded, kind=data["kind"], filters=filters)
+            return Response(ScanSerializer(scan, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+
+        request_fingerprint = fingerprint("scan", photo_bytes, data["kind"], repr(sorted(filters.items())))
+        response = idempotent(request=request, request_fingerprint=request_fingerprint, produce=create)
+        if wait.validated_data["wait"] > 0 and response.status_code in (200, 202):
+            finished = _wait_for_result(request, response.data["id"], wait.validated_data["wait"])
+            if finished is not None:
+                return finished
+        return response
+
+
+class ScanDetailApi(APIView):
+    permission_classes = (IsShopper,)
+
+    @extend_schema(operation_id="scan_read", responses=ScanSerializer, tags=["scans"])
+    def get(self, request, scan_id):
+        scan = scan_with_results(shopper=request.shopper, scan_id=scan_id)
+        if scan is None:
+            raise Problem(status=404, code="not_found", detail="No such scan.")
+        return Response(ScanSerializer(scan, context={"request": request}).data)
+
+
+class ScanRefineApi(APIView):
+    permission_classes = (IsShopper,)
+
+    @extend_schema(
+        operation_id="scan_refine",
+        request=RefineInputSerializer,
+        responses={200: ProductHitSerializer(many=True)},
+        tags=["scans"],
+    )
+    def post(self, request, scan_id):
+        scan = scans_of(shopper=request.shopper).filter(id=scan_id).first()
+        if scan is None:
+            raise Problem(status=404, code="not_found", detail="No such scan.")
+        form = RefineInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        if not scan.photo:
+            raise Problem(status=410, code="photo_deleted", detail="This scan's photo was deleted after the retention period.")
+        with scan.photo.open("rb") as f:
+            picture = vision_adapter.decode(f.read()).image
+        data = form.validated_data
+        result = refine_search(
+            picture=picture,
+            box=data.get("box"),
+            filters=filters_to_json(data.get("filters") or {}),
+            text=data.get("text", ""),
+            k=data["k"],
+        )
+        result["results"] = ProductHitSerializer(result.pop("hits"), many=True, context={"request": request}).data
+        return Response(result)
+
+
+class UploadApi(APIView):
+    """A presigned POST for uploading a photo straight to S3; then create a scan with its `upload_key`."""
+
+    permission_classes = (IsShopper,)
+
+    @extend_schema(operation_id="upload_create", request=None, responses={201: dict}, tags=["scans"])
+    def post(self, request):
+        return Response(uploads.presigned_upload(shopper=request.shopper), status=status.HTTP_201_CREATED)

@@ -1,0 +1,67 @@
+"""Search filters as the API takes them, as a scan stores them, and as the search selector wants them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from catalog.models import Brand, Category
+from catalog.selectors import SearchFilters
+
+
+def color_choices() -> tuple[str, ...]:
+    from vision.colors import color_names
+
+    return color_names()
+
+
+class SearchFiltersSerializer(serializers.Serializer):
+    category = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, max_length=20, help_text="category ids (with sub-categories)"
+    )
+    brand = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=20)
+    price_min = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal(0), required=False)
+    price_max = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal(0), required=False)
+    in_stock = serializers.BooleanField(required=False, default=False)
+    color = serializers.ListField(child=serializers.CharField(max_length=20), required=False, max_length=8)
+
+    def validate_category(self, value):
+        missing = set(value) - set(Category.objects.filter(id__in=value).values_list("id", flat=True))
+        if missing:
+            raise serializers.ValidationError(f"unknown categories: {sorted(missing)}")
+        return value
+
+    def validate_brand(self, value):
+        missing = set(value) - set(Brand.objects.filter(id__in=value).values_list("id", flat=True))
+        if missing:
+            raise serializers.ValidationError(f"unknown brands: {sorted(missing)}")
+        return value
+
+    def validate_color(self, value):
+        names = color_choices()
+        unknown = [c for c in value if c.lower() not in names]
+        if unknown:
+            raise serializers.ValidationError(f"unknown colours {unknown}; use: {', '.join(names)}")
+        return [c.lower() for c in value]
+
+    def validate(self, attrs):
+        low, high = attrs.get("price_min"), attrs.get("price_max")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"price_max": "must be at least price_min"})
+        return attrs
+
+
+def filters_to_json(validated: dict) -> dict:
+    return {key: (str(value) if isinstance(value, Decimal) else value) for key, value in validated.items()}
+
+
+def filters_from_json(data: dict) -> SearchFilters:
+    return SearchFilters(
+        category_ids=list(data.get("category", [])),
+        brand_ids=list(data.get("brand", [])),
+        price_min=Decimal(data["price_min"]) if data.get("price_min") is not None else None,
+        price_max=Decimal(data["price_max"]) if data.get("price_max") is not None else None,
+        in_stock=bool(data.get("in_stock", False)),
+        colors=list(data.get("color", [])),
+    )

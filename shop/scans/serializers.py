@@ -1,0 +1,103 @@
+import json
+
+from rest_framework import serializers
+
+from catalog.serializers import ProductHitSerializer, absolute_media_url
+from shop.scans.filters import SearchFiltersSerializer
+from shop.scans.models import Scan
+
+
+class ScanCreateInputSerializer(serializers.Serializer):
+    photo = serializers.FileField(required=False, allow_empty_file=True, help_text="JPEG, PNG, WebP or HEIC/HEIF; checked by content")
+    upload_key = serializers.CharField(
+        required=False, max_length=255, help_text="key of an object uploaded with POST /api/v1/uploads/ (S3 only)"
+    )
+    kind = serializers.ChoiceField(choices=[Scan.Kind.AUTO, Scan.Kind.LOOK], default=Scan.Kind.AUTO)
+    filters = serializers.JSONField(required=False, help_text="search filters for every item (a JSON object)")
+
+    def validate_filters(self, value):
+        if isinstance(value, str):  # multipart sends the object as text
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise serializers.ValidationError("not valid JSON") from exc
+        filters = SearchFiltersSerializer(data=value)
+        filters.is_valid(raise_exception=True)
+        return filters.validated_data
+
+    def validate(self, attrs):
+        if bool(attrs.get("photo")) == bool(attrs.get("upload_key")):
+            raise serializers.ValidationError({"photo": "send either a photo or an upload_key"})
+        return attrs
+
+
+class WaitSerializer(serializers.Serializer):
+    wait = serializers.FloatField(min_value=0, max_value=10, default=0, help_text="seconds to wait for the result")
+
+
+class ScanMatchSerializer(ProductHitSerializer):
+    """A stored match has the product, score and rank of a live search hit."""
+
+
+class ScanItemSerializer(serializers.Serializer):
+    position = serializers.IntegerField()
+    box = serializers.SerializerMethodField(help_text="x0, y0, x1, y1 as fractions of the photo's width and height")
+    category = serializers.CharField()
+    score = serializers.FloatField()
+    whole_image = serializers.BooleanField()
+    colors = serializers.JSONField()
+    confident = serializers.BooleanField(help_text="false: no product scored above the confidence threshold")
+    products = ScanMatchSerializer(source="matches", many=True)
+
+    def get_box(self, item) -> list[float]:
+        return [item.x0, item.y0, item.x1, item.y1]
+
+
+class ScanSerializer(serializers.ModelSerializer):
+    photo_url = serializers.SerializerMethodField()
+    model = serializers.SerializerMethodField()
+    items = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Scan
+        fields = (
+            "id", "kind", "status", "failure_reason", "created_at", "finished_at", "width", "height",
+            "photo_url", "photo_deleted_at", "filters", "model", "timings", "items",
+        )  # fmt: skip
+
+    def get_photo_url(self, scan) -> str | None:
+        return absolute_media_url(self.context.get("request"), scan.photo)
+
+    def get_model(self, scan) -> dict | None:
+        if not scan.model_key:
+            return None
+        return {"key": scan.model_key, "pretrained": scan.model_pretrained}
+
+    def get_items(self, scan) -> list[dict]:
+        if scan.status != Scan.Status.DONE:
+            return []
+        return ScanItemSerializer(scan.items.all(), many=True, context=self.context).data
+
+
+class ScanListSerializer(ScanSerializer):
+    class Meta(ScanSerializer.Meta):
+        fields = ("id", "kind", "status", "created_at", "finished_at", "photo_url", "model")
+
+
+class RefineInputSerializer(serializers.Serializer):
+    box = serializers.ListField(
+        child=serializers.FloatField(min_value=0, max_value=1),
+        min_length=4,
+        max_length=4,
+        required=False,
+        help_text="x0, y0, x1, y1 as fractions of the photo; default: the whole photo",
+    )
+    filters = SearchFiltersSerializer(required=False)
+    text = serializers.CharField(required=False, max_length=200, allow_blank=True, help_text='e.g. "in red"')
+    k = serializers.IntegerField(min_value=1, max_value=50, default=12)
+
+    def validate_box(self, box):
+        x0, y0, x1, y1 = box
+        if x1 - x0 < 0.02 or y1 - y0 < 0.02:
+            raise serializers.ValidationError("the box must be at least 2 % of the photo wide and high, x0<x1, y0<y1")
+        return box

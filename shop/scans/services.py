@@ -1,0 +1,107 @@
+"""Writes for scans: creation from an upload, the vision pipeline's results, retention."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from catalog.search import PhotoItem
+from shop.scans.models import Scan, ScanItem, ScanMatch
+from shop.shoppers.models import Shopper
+
+logger = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def scan_create(*, shopper: Shopper, decoded, kind: str = Scan.Kind.AUTO, filters: dict | None = None) -> Scan:
+    """Store the cleaned copy of a validated photo and queue the scan for the vision worker."""
+    from vision.decode import encode_clean_jpeg
+
+    from shop.scans.tasks import process_scan
+
+    cleaned = encode_clean_jpeg(decoded.image)
+    scan = Scan(
+        shopper=shopper,
+        kind=kind,
+        filters=filters or {},
+        width=decoded.width,
+        height=decoded.height,
+        photo_sha256=hashlib.sha256(cleaned).hexdigest(),
+    )
+    scan.photo.save("photo.jpg", ContentFile(cleaned), save=False)
+    scan.save()
+    transaction.on_commit(lambda: process_scan.delay(str(scan.id)))
+    return scan
+
+
+@transaction.atomic
+def scan_store_results(*, scan_id, items: list[PhotoItem], model_key: str, pretrained: bool) -> bool:
+    """Replace a scan's items and matches with these results, once: a redelivered task that
+    finds the scan done writes nothing. Returns whether it wrote."""
+    scan = Scan.objects.select_for_update().filter(id=scan_id).first()
+    if scan is None or scan.status == Scan.Status.DONE:
+        return False
+    scan.items.all().delete()
+    for position, item in enumerate(items):
+        row = ScanItem.objects.create(
+            scan=scan,
+            position=position,
+            x0=item.box[0],
+            y0=item.box[1],
+            x1=item.box[2],
+            y1=item.box[3],
+            category=item.category,
+            score=item.score,
+            whole_image=item.whole_image,
+            colors=item.colors,
+            confident=item.confident,
+        )
+        ScanMatch.objects.bulk_create(
+            ScanMatch(item=row, product_id=match.product_id, rank=rank, score=match.score)
+            for rank, match in enumerate(item.matches, start=1)
+        )
+    scan.status = Scan.Status.DONE
+    scan.model_key, scan.model_pretrained = model_key, pretrained
+    scan.finished_at = timezone.now()
+    scan.failure_reason = ""
+    scan.save()
+    return True
+
+
+def scan_mark_failed(*, scan_id, reason: str) -> None:
+    Scan.objects.filter(id=scan_id).exclude(status=Scan.Status.DONE).update(
+        status=Scan.Status.FAILED, failure_reason=reason[:2000], finished_at=timezone.now()
+    )
+
+
+def scan_claim(*, scan_id) -> Scan | None:
+    """Mark a scan processing (counting attempts); None when it is gone or already done."""
+    with transaction.atomic():
+        scan = Scan.objects.select_for_update().filter(id=scan_id).first()
+        if scan is None or scan.status == Scan.Status.DONE:
+            return None
+        scan.status = Scan.Status.PROCESSING
+        scan.attempts += 1
+        scan.started_at = timezone.now()
+        scan.save(update_fields=["status", "attempts", "started_at"])
+    return scan
+
+
+def scan_photos_purge(*, now=None) -> int:
+    """Delete the photo files of scans older than SCAN_RETENTION_DAYS; their results stay."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.SCAN_RETENTION_DAYS)
+    purged = 0
+    for scan in Scan.objects.filter(created_at__lt=cutoff, photo_deleted_at__isnull=True).exclude(photo=""):
+        name = scan.photo.name
+        scan.photo.storage.delete(name)
+        Scan.objects.filter(id=scan.id).update(photo="", photo_deleted_at=timezone.now())
+        purged += 1
+    if purged:
+        logger.info("scan photos purged", extra={"count": purged, "cutoff": cutoff.isoformat()})
+    return purged

@@ -1,0 +1,60 @@
+"""The scan task: thin and idempotent; the work is in pipeline.py and services.py."""
+
+from __future__ import annotations
+
+import logging
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+
+from shop.celery import reports_task, vision_task
+
+logger = logging.getLogger(__name__)
+
+
+@vision_task
+def process_scan(scan_id: str) -> None:
+    from vision.decode import ImageRejected
+
+    from shop import vision_adapter
+    from shop.scans.filters import filters_from_json
+    from shop.scans.models import Scan
+    from catalog.search import search_photo
+    from shop.core.timing import StageTimer
+    from shop.scans.services import scan_claim, scan_mark_failed, scan_store_results
+
+    scan = scan_claim(scan_id=scan_id)
+    if scan is None:
+        return  # gone, or done by an earlier delivery of this message
+    if scan.attempts > settings.SCAN_MAX_ATTEMPTS:
+        scan_mark_failed(scan_id=scan_id, reason="the worker stopped while processing this photo, repeatedly")
+        return
+    timer = StageTimer()
+    timer.timings["queue"] = round((scan.started_at - scan.created_at).total_seconds() * 1000, 2)
+    try:
+        with timer.stage("decode"):
+            with scan.photo.open("rb") as f:
+                decoded = vision_adapter.decode(f.read())
+        items, key, pretrained = search_photo(
+            picture=decoded.image, filters=filters_from_json(scan.filters), timer=timer
+        )
+        with timer.stage("database"):
+            written = scan_store_results(scan_id=scan_id, items=items, model_key=key, pretrained=pretrained)
+        if written:
+            Scan.objects.filter(id=scan_id).update(timings=timer.timings)
+    except ImageRejected as exc:
+        scan_mark_failed(scan_id=scan_id, reason=f"{exc.code}: {exc}")
+    except SoftTimeLimitExceeded:
+        scan_mark_failed(scan_id=scan_id, reason="the photo took too long to process")
+    except OSError as exc:
+        scan_mark_failed(scan_id=scan_id, reason=f"the stored photo could not be read: {type(exc).__name__}")
+    except Exception:
+        logger.exception("scan failed", extra={"scan_id": scan_id})
+        scan_mark_failed(scan_id=scan_id, reason="internal error while processing the photo")
+
+
+@reports_task
+def purge_scan_photos() -> int:
+    from shop.scans.services import scan_photos_purge
+
+    return scan_photos_purge()

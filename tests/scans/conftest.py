@@ -1,0 +1,38 @@
+import io
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from catalog.models import Product
+from shop import vision_adapter
+from shop.shoppers.services import shopper_register
+from vision.synthetic import place_on_background
+
+
+@pytest.fixture
+def demo_catalog(db):
+    """A small demo catalog (18 categories x 3 products), indexed with the test model."""
+    call_command("seed_demo", per_category=3, verbosity=0)
+    return Product.objects.all()
+
+
+def jpeg(image, **save) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=88, **save)
+    return out.getvalue()
+
+
+def street_photo_of(product: Product, seed: int = 3) -> bytes:
+    """A photo made by placing a catalog product's picture on a background."""
+    with product.images.first().image.open("rb") as f:
+        shot = vision_adapter.decode(f.read()).image
+    return jpeg(place_on_background(shot, seed=seed).image)
+
+
+def new_shopper_client() -> APIClient:
+    shopper, token = shopper_register(platform="android")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    client.shopper = shopper
+    return client

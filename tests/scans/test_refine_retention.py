@@ -1,0 +1,102 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from catalog.models import Product, Variant
+from shop.scans.models import Scan, ScanItem
+from shop.scans.services import scan_photos_purge
+from tests.scans.conftest import new_shopper_client, street_photo_of
+from tests.scans.test_scan_api import post_scan
+
+
+@pytest.fixture
+def done_scan(demo_catalog, django_capture_on_commit_callbacks):
+    client = new_shopper_client()
+    product = Product.objects.get(handle="demo-sneaker-shoes-00")
+    with django_capture_on_commit_callbacks(execute=True):
+        scan_id = post_scan(client, street_photo_of(product, seed=8)).json()["id"]
+    scan = client.get(f"/api/v1/scans/{scan_id}/").json()
+    assert scan["status"] == "done"
+    return client, scan, product
+
+
+def refine(client, scan_id, **body):
+    response = client.post(f"/api/v1/scans/{scan_id}/search", body, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_refining_by_a_box_searches_that_region(done_scan):
+    client, scan, product = done_scan
+    item = next(i for i in scan["items"] if product.id in [p["id"] for p in i["products"]] and not i["whole_image"])
+    boxed = refine(client, scan["id"], box=item["box"], k=5)
+    assert boxed["box"] == item["box"]
+    assert product.id in [p["id"] for p in boxed["results"]]
+    # The empty corner of the photo finds other things than the product.
+    corner = refine(client, scan["id"], box=[0.0, 0.0, 0.08, 0.08], k=5)
+    assert corner["results"] and [p["id"] for p in corner["results"]] != [p["id"] for p in boxed["results"]]
+
+
+def test_refining_by_colour_keeps_only_products_of_that_colour(done_scan):
+    client, scan, _ = done_scan
+    everything = refine(client, scan["id"], k=12)
+    colours_before = {v["options"]["color"] for p in everything["results"] for v in p["variants"]}
+    assert len(colours_before) > 1
+    target = sorted(colours_before)[0]
+    in_colour = refine(client, scan["id"], text=f"in {target} please", k=12)
+    assert in_colour["text_used_as"] == "color_filter" and in_colour["colors"] == [target]
+    assert in_colour["results"]
+    for product in in_colour["results"]:
+        assert target in {v["options"]["color"] for v in product["variants"]}
+    by_filter = refine(client, scan["id"], filters={"color": [target]}, k=12)
+    assert [p["id"] for p in by_filter["results"]] == [p["id"] for p in in_colour["results"]]
+
+
+def test_refining_by_price_and_category(done_scan):
+    client, scan, product = done_scan
+    Variant.objects.filter(product=product).update(price="9.00")
+    cheap = refine(client, scan["id"], filters={"price_max": "10", "category": [product.category_id]}, k=5)
+    assert [p["id"] for p in cheap["results"]] == [product.id]
+    assert refine(client, scan["id"], filters={"price_min": "100000"}, k=5)["results"] == []
+
+
+def test_no_confident_match_is_said_plainly(done_scan, settings):
+    client, scan, _ = done_scan
+    settings.SCAN_MIN_SCORE = {"*": 1.01}
+    result = refine(client, scan["id"], k=3)
+    assert result["confident"] is False and result["results"]
+
+
+def test_bad_refinements_are_problems(done_scan):
+    client, scan, _ = done_scan
+    response = client.post(f"/api/v1/scans/{scan['id']}/search", {"box": [0.5, 0.5, 0.4, 0.9]}, format="json")
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "box"
+
+
+def test_retention_deletes_old_photos_and_keeps_results(done_scan, settings):
+    client, scan, _ = done_scan
+    row = Scan.objects.get(id=scan["id"])
+    name, storage = row.photo.name, row.photo.storage
+    assert storage.exists(name)
+    assert scan_photos_purge() == 0  # not old yet
+    Scan.objects.filter(id=row.id).update(created_at=timezone.now() - timedelta(days=settings.SCAN_RETENTION_DAYS + 1))
+    assert scan_photos_purge() == 1
+    assert not storage.exists(name)
+    body = client.get(f"/api/v1/scans/{scan['id']}/").json()
+    assert body["photo_url"] is None and body["photo_deleted_at"]
+    assert body["items"] == scan["items"]
+    assert ScanItem.objects.filter(scan_id=scan["id"]).count() == len(scan["items"])
+    response = client.post(f"/api/v1/scans/{scan['id']}/search", {}, format="json")
+    assert response.status_code == 410 and response.json()["code"] == "photo_deleted"
+
+
+def test_more_like_this(demo_catalog):
+    client = new_shopper_client()
+    product = Product.objects.get(handle="demo-dress-women-00")
+    body = client.get(f"/api/v1/products/{product.id}/similar/?k=5").json()
+    assert body["model_key"] == "color-texture-v1"
+    ids = [p["id"] for p in body["results"]]
+    assert len(ids) == 5 and product.id not in ids
+    assert client.get("/api/v1/products/999999/similar/").status_code == 404
+    assert client.get(f"/api/v1/products/{product.id}/similar/?k=500").status_code == 400

@@ -1,0 +1,168 @@
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from catalog.models import Product
+from shop.scans.models import Scan, ScanItem, ScanMatch
+from tests.scans.conftest import jpeg, new_shopper_client, street_photo_of
+
+PROBLEM = "application/problem+json"
+
+
+def post_scan(client, data: bytes, name="photo.jpg", content_type="image/jpeg", **extra):
+    upload = SimpleUploadedFile(name, data, content_type=content_type)
+    return client.post("/api/v1/scans/", {"photo": upload, **extra.pop("fields", {})}, format="multipart", **extra)
+
+
+def product_ids(item) -> list[int]:
+    return [product["id"] for product in item["products"]]
+
+
+@pytest.fixture
+def shopper(db):
+    return new_shopper_client()
+
+
+def test_a_street_photo_of_a_catalog_product_finds_it(shopper, demo_catalog, django_capture_on_commit_callbacks):
+    product = Product.objects.get(handle="demo-handbag-bags-01")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_scan(shopper, street_photo_of(product))
+    assert response.status_code == 202
+    assert response.json()["status"] == "pending"
+    scan_id = response.json()["id"]
+
+    body = shopper.get(f"/api/v1/scans/{scan_id}/").json()
+    assert body["status"] == "done", body
+    assert body["model"] == {"key": "color-texture-v1", "pretrained": False}
+    assert set(body["timings"]) >= {"queue", "decode", "detect", "embed", "knn", "database"}
+    items = body["items"]
+    assert items[-1]["whole_image"] is True and items[-1]["box"] == [0.0, 0.0, 1.0, 1.0]
+    assert len(items) >= 2
+    found_in = [item for item in items if product.id in product_ids(item)]
+    assert found_in, "the product must be among the matches of an item"
+    best = found_in[0]
+    assert all(0 <= v <= 1 for v in best["box"]) and best["box"][0] < best["box"][2]
+    card = best["products"][0]
+    assert {"id", "title", "price", "currency", "image_url", "score", "rank", "variants"} <= set(card)
+    assert card["image_url"].startswith("http://testserver/media/products/")
+    assert card["variants"][0]["id"] and "in_stock" in card["variants"][0]
+    assert best["colors"] and {"name", "hex", "share"} <= set(best["colors"][0])
+
+
+def test_the_stored_photo_is_a_clean_reencoded_copy(shopper, django_capture_on_commit_callbacks):
+    image = Image.new("RGB", (400, 300), (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x8825] = {2: (48.0, 51.0, 24.0), 1: "N"}  # GPS latitude
+    exif[0x010F] = "PhoneMaker"
+    response = post_scan(shopper, jpeg(image, exif=exif), name="IMG_0001.HEIC", content_type="image/heic")
+    assert response.status_code == 202
+    scan = Scan.objects.get(id=response.json()["id"])
+    assert scan.photo.name == f"scans/{shopper.shopper.id}/{scan.id}.jpg"
+    with scan.photo.open("rb") as f:
+        stored = Image.open(io.BytesIO(f.read()))
+        assert stored.format == "JPEG"
+        assert not stored.getexif()
+        assert "exif" not in stored.info
+
+
+def test_an_idempotent_replay_returns_the_same_scan(shopper, demo_catalog):
+    photo = street_photo_of(demo_catalog.first())
+    first = post_scan(shopper, photo, HTTP_IDEMPOTENCY_KEY="retry-1")
+    again = post_scan(shopper, photo, HTTP_IDEMPOTENCY_KEY="retry-1")
+    assert first.status_code == again.status_code == 202
+    assert again.json()["id"] == first.json()["id"]
+    assert again["Idempotent-Replayed"] == "true"
+    assert Scan.objects.count() == 1
+
+    other = post_scan(shopper, jpeg(Image.new("RGB", (300, 300), "blue")), HTTP_IDEMPOTENCY_KEY="retry-1")
+    assert other.status_code == 422
+    assert other["Content-Type"] == PROBLEM and other.json()["code"] == "idempotency_key_reused"
+    assert Scan.objects.count() == 1
+    # The same key is another shopper's own.
+    assert post_scan(new_shopper_client(), photo, HTTP_IDEMPOTENCY_KEY="retry-1").json()["id"] != first.json()["id"]
+
+
+def test_another_shopper_gets_404_and_sees_no_scans(shopper, demo_catalog, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        scan_id = post_scan(shopper, street_photo_of(demo_catalog.first())).json()["id"]
+    intruder = new_shopper_client()
+    for method, url in (
+        ("get", f"/api/v1/scans/{scan_id}/"),
+        ("post", f"/api/v1/scans/{scan_id}/search"),
+    ):
+        response = getattr(intruder, method)(url, {}, format="json")
+        assert response.status_code == 404 and response["Content-Type"] == PROBLEM
+    assert intruder.get("/api/v1/scans/").json()["count"] == 0
+    listing = shopper.get("/api/v1/scans/").json()
+    assert listing["count"] == 1 and listing["results"][0]["id"] == scan_id
+    assert shopper.__class__().get("/api/v1/scans/").status_code == 401  # no token at all
+
+
+@pytest.mark.parametrize(
+    "name, data, status, code",
+    [
+        ("empty", b"", 422, "empty_image"),
+        ("truncated jpeg", None, 422, "corrupt_image"),
+        ("svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', 415, "unsupported_format"),
+        ("gif", b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,"
+                b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;", 415, "unsupported_format"),
+        ("pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF", 415, "unsupported_format"),
+        ("text as jpeg", b"hello, this is not a photo", 415, "unsupported_format"),
+        ("extreme aspect", None, 422, "extreme_aspect_ratio"),
+    ],
+)  # fmt: skip
+def test_each_class_of_bad_upload_gets_a_4xx_problem(shopper, name, data, status, code):
+    if name == "truncated jpeg":
+        data = jpeg(Image.new("RGB", (640, 480), "green"))[:2000]
+    if name == "extreme aspect":
+        data = jpeg(Image.new("RGB", (3000, 20), "green"))
+    response = post_scan(shopper, data)
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == PROBLEM
+    body = response.json()
+    assert body["code"] == code and body["errors"][0]["field"] == "photo"
+    assert not Scan.objects.exists()
+
+
+def test_too_many_bytes_and_pixels_are_413(shopper, settings):
+    settings.UPLOAD_MAX_BYTES = 50_000
+    big = jpeg(Image.effect_noise((600, 600), 80).convert("RGB"))
+    assert len(big) > 50_000
+    response = post_scan(shopper, big)
+    assert response.status_code == 413 and response.json()["code"] == "too_many_bytes"
+
+
+def test_missing_photo_and_bad_filters_are_validation_errors(shopper):
+    response = shopper.post("/api/v1/scans/", {}, format="multipart")
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "photo"
+    photo = jpeg(Image.new("RGB", (300, 300), "red"))
+    response = post_scan(shopper, photo, fields={"filters": '{"color": ["ultraviolet"], "price_min": "-1"}'})
+    assert response.status_code == 400
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert {"filters.color", "filters.price_min"} <= fields
+    response = shopper.post("/api/v1/scans/?wait=60", {"photo": SimpleUploadedFile("p.jpg", photo)}, format="multipart")
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "wait"
+    assert not Scan.objects.exists()
+
+
+def test_direct_uploads_need_s3(shopper):
+    response = shopper.post("/api/v1/uploads/")
+    assert response.status_code == 409 and response.json()["code"] == "direct_uploads_unavailable"
+
+
+def test_a_redelivered_scan_task_writes_nothing_twice(shopper, demo_catalog, django_capture_on_commit_callbacks):
+    from shop.scans.tasks import process_scan
+
+    with django_capture_on_commit_callbacks(execute=True):
+        scan_id = post_scan(shopper, street_photo_of(demo_catalog.first())).json()["id"]
+    items, matches = ScanItem.objects.count(), ScanMatch.objects.count()
+    assert items and matches
+    process_scan(scan_id)  # the broker delivers the same message again
+    assert (ScanItem.objects.count(), ScanMatch.objects.count()) == (items, matches)
+    # A worker that died mid-scan leaves it "processing"; the redelivery redoes it from scratch.
+    Scan.objects.filter(id=scan_id).update(status="processing")
+    process_scan(scan_id)
+    assert (ScanItem.objects.count(), ScanMatch.objects.count()) == (items, matches)
+    assert Scan.objects.get(id=scan_id).status == "done"
