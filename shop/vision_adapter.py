@@ -37,9 +37,11 @@ def configured_model_key() -> str:
     return WEIGHTS_FREE_MODEL
 
 
-def _loader_options() -> dict:
+def _loader_options(key: str) -> dict:
+    # VISION_WEIGHTS_PATH is the checkpoint of the configured model; other keys use the hub cache.
+    configured = settings.VISION_MODEL == key or (settings.VISION_MODEL == "auto" and key == DEFAULT_PRETRAINED_MODEL)
     return {
-        "weights_path": settings.VISION_WEIGHTS_PATH,
+        "weights_path": settings.VISION_WEIGHTS_PATH if configured else None,
         "allow_random_weights": settings.VISION_ALLOW_RANDOM_WEIGHTS,
     }
 
@@ -48,11 +50,9 @@ def get_embedder(key: str | None = None):
     """The embedder for a registry key (the active one by default), loaded once per process."""
     from vision import registry
 
+    key = key or configured_model_key()
     return registry.load_embedder(
-        key or configured_model_key(),
-        device=settings.VISION_DEVICE,
-        threads=settings.VISION_THREADS,
-        **_loader_options(),
+        key, device=settings.VISION_DEVICE, threads=settings.VISION_THREADS, **_loader_options(key)
     )
 
 
@@ -63,7 +63,7 @@ def model_status(key: str | None = None) -> dict:
         from vision import registry
 
         key = key or configured_model_key()
-        status = registry.model_status(key, **_loader_options())
+        status = registry.model_status(key, **_loader_options(key))
         return {**status, "error": None if status.get("ready") else status.get("message", "not ready")}
     except Exception as exc:  # unknown key or unusable weights: reported, not raised
         return {"key": key or settings.VISION_MODEL, "pretrained": None, "error": f"{type(exc).__name__}: {exc}"}

@@ -57,6 +57,17 @@ def current_database_url() -> str:
 
 
 @pytest.fixture
+def demo_catalog(db):
+    """A small demo catalog (18 categories x 3 products), indexed with the test model."""
+    from django.core.management import call_command
+
+    from catalog.models import Product
+
+    call_command("seed_demo", per_category=3, verbosity=0)
+    return Product.objects.all()
+
+
+@pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
 

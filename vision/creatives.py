@@ -5,11 +5,13 @@ Method
 1. Features: SIFT keypoints on the grey image reduced to `max_side`, stored with their SIFT
    descriptors (uint8, lossless) and compared as RootSIFT (square root of the L1-normalised
    descriptor, a unit vector: dot products are cosine similarities).
-2. Shortlist: a two-level vocabulary tree (k-means of k-means, `Vocabulary`) turns descriptors into
-   visual words; an inverted file scores every creative by tf-idf cosine similarity with the
-   photo's words. Only the best `top_n` creatives are verified, so a scan never touches most of
-   the index. Words present in many creatives (a retailer's logo, typeface, price band) get a low
-   idf and count little.
+2. Shortlist: all registered descriptors sit in one FAISS index (IVF, 8-bit scalar quantiser).
+   Each photo descriptor looks up its nearest indexed descriptors and votes for the creative
+   owning the nearest one, but only when it is clearly nearer (ratio test) than the nearest
+   descriptor of any *other* creative. Content that many creatives share (a retailer's logo,
+   typeface, price band) is about as near in all of them and casts no vote, so votes come from
+   what is distinctive. Only the `top_n` creatives with most votes are verified: a scan never
+   touches most of the index.
 3. Verification, per shortlisted creative: nearest-neighbour matching with Lowe's ratio test,
    one match per creative feature, then a homography by RANSAC (`cv2.USAC_MAGSAC`), checked for
    plausibility (finite, not mirrored, convex page outline, bounded perspective, anisotropy and
@@ -47,14 +49,13 @@ from PIL import Image
 
 FEATURES_FORMAT = "creative-features"
 FEATURES_VERSION = 1
-VOCABULARY_FORMAT = "creative-vocabulary"
-VOCABULARY_VERSION = 1
 
 CREATIVE_MAX_SIDE = 800  # the ad's artwork is reduced to this many pixels on its long side
 CREATIVE_MAX_FEATURES = 1200
 PHOTO_MAX_SIDE = 800  # phone photos likewise; SIFT time grows with the pixel count
 PHOTO_MAX_FEATURES = 2000
 GRID = 8  # coverage and spread are measured on a GRID x GRID grid over the creative
+SAME_DETAIL_DISTANCE = 0.3  # RootSIFT distance under which two creatives show the same detail
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class MatcherConfig:
     """Thresholds of the matcher; the defaults are tuned on `bench/ad_recognition.py` (see README)."""
 
     top_n: int = 8  # shortlisted creatives that get geometric verification per scan
+    vote_neighbours: int = 10  # nearest indexed descriptors looked up per photo descriptor
+    vote_ratio: float = 0.85  # a vote needs: nearest < vote_ratio x nearest of any other creative
     ratio: float = 0.8  # Lowe's ratio test on RootSIFT distances
     min_matches: int = 10  # tentative matches needed to try RANSAC
     ransac_threshold: float = 6.0  # reprojection error (px at the extraction resolution)
@@ -69,6 +72,7 @@ class MatcherConfig:
     min_inliers: int = 12
     min_distinctive_inliers: int = 8
     min_distinctive_coverage: float = 0.12  # share of the creative's distinctive cells that hold an inlier
+    min_distinctive_extent: float = 0.1  # distinctive inliers' minor-axis extent / the creative's short side
     margin: float = 1.5  # best weighted score / runner-up weighted score
     neighbours: int = 6  # creatives each new creative is compared with to find shared content
     max_perspective: float = 4.0  # max/min of the homography's w over the creative's corners
@@ -86,6 +90,9 @@ class CreativeFeatures:
     image_size: tuple[int, int]  # width, height of the source image
     pixel_scale: float = 1.0  # source pixels per pixel of the image the features were found in
     _root: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __getstate__(self):
+        return {**self.__dict__, "_root": None}
 
     def __len__(self) -> int:
         return len(self.keypoints)
@@ -158,6 +165,7 @@ class Candidate:
     score: float = 0.0  # weighted inliers: sum of 1 / (1 + share count)
     coverage: float = 0.0
     distinctive_coverage: float = 0.0
+    distinctive_extent: float = 0.0  # 4 sigma of the distinctive inliers along their minor axis / short side
     homography: np.ndarray | None = None
     rejected: str | None = None  # why it cannot be the answer, None when it verified
 
@@ -270,99 +278,82 @@ def _cells(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cy * GRID + cx
 
 
-# --- vocabulary -------------------------------------------------------------------------------------
+# --- the descriptor index ---------------------------------------------------------------------------
+
+SLOT_BITS = 20  # a descriptor's id in the FAISS index: (creative slot << SLOT_BITS) | feature number
 
 
-class Vocabulary:
-    """A two-level vocabulary tree over RootSIFT: `branching` coarse cells, each split in up to
-    `branching` words (fewer where a cell holds few training descriptors)."""
+class _DescriptorIndex:
+    """Every registered creative's RootSIFT descriptors in one FAISS IVF index with 8-bit scalar
+    quantisation (128 bytes per descriptor). The coarse quantiser is trained on a sample of the
+    registered descriptors and retrained when their number has grown fourfold."""
 
-    def __init__(self, coarse: np.ndarray, fine: np.ndarray, offsets: np.ndarray):
-        self.coarse = coarse.astype(np.float32)  # [B, 128]
-        self.fine = fine.astype(np.float32)  # [n_words, 128], cell c's words are offsets[c]:offsets[c+1]
-        self.offsets = offsets.astype(np.int64)  # [B + 1]
-        self._coarse_sq = (self.coarse**2).sum(axis=1)
-        self._fine_sq = (self.fine**2).sum(axis=1)
+    def __init__(self, seed: int):
+        self._seed = seed
+        self._index = None
+        self._trained_on = 0
+        self.nprobe = 8
 
-    @property
-    def size(self) -> int:
-        return len(self.fine)
+    def needs_training(self, total: int) -> bool:
+        return self._index is None or total >= 4 * max(self._trained_on, 1)
 
-    @classmethod
-    def train(cls, descriptors: np.ndarray, *, branching: int, seed: int = 0, iterations: int = 12) -> Vocabulary:
-        """Train on RootSIFT descriptors (float32 [n, 128]) with k-means (faiss)."""
+    def train(self, sample: np.ndarray, total: int) -> None:
         import faiss
 
-        data = np.ascontiguousarray(descriptors, np.float32)
-        branching = max(2, min(branching, len(data) // 4))
-        coarse_km = faiss.Kmeans(data.shape[1], branching, niter=iterations, seed=seed, verbose=False,
-                                 min_points_per_centroid=1, max_points_per_centroid=100000)
-        coarse_km.train(data)
-        coarse = coarse_km.centroids.copy()
-        cells = _nearest(data, coarse, (coarse**2).sum(axis=1))
-        fine_parts, offsets = [], [0]
-        for cell in range(branching):
-            members = data[cells == cell]
-            k = min(branching, max(1, len(members) // 8))
-            if k <= 1:
-                centroids = members.mean(axis=0, keepdims=True) if len(members) else coarse[cell : cell + 1]
-            else:
-                km = faiss.Kmeans(data.shape[1], k, niter=iterations, seed=seed + 1 + cell, verbose=False,
-                                  min_points_per_centroid=1, max_points_per_centroid=100000)
-                km.train(np.ascontiguousarray(members))
-                centroids = km.centroids
-            fine_parts.append(np.asarray(centroids, np.float32))
-            offsets.append(offsets[-1] + len(centroids))
-        return cls(coarse, np.concatenate(fine_parts), np.array(offsets))
+        lists = int(min(4096, max(16, 2 ** round(math.log2(max(4 * math.sqrt(max(total, 1)), 1))))))
+        lists = max(1, min(lists, len(sample) // 8))
+        index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatL2(128), 128, lists, faiss.ScalarQuantizer.QT_8bit,
+                                              faiss.METRIC_L2)
+        index.cp.niter = 10
+        index.cp.min_points_per_centroid = 4
+        index.cp.seed = self._seed
+        index.train(np.ascontiguousarray(sample, np.float32))
+        index.nprobe = self.nprobe
+        self._index = index
+        self._trained_on = total
 
-    def assign(self, descriptors: np.ndarray) -> np.ndarray:
-        """The word (int64) of each RootSIFT descriptor."""
-        if not len(descriptors):
-            return np.zeros(0, np.int64)
-        cells = _nearest(descriptors, self.coarse, self._coarse_sq)
-        words = np.empty(len(descriptors), np.int64)
-        order = np.argsort(cells, kind="stable")
-        bounds = np.searchsorted(cells[order], np.arange(len(self.coarse) + 1))
-        for cell in np.unique(cells):
-            rows = order[bounds[cell] : bounds[cell + 1]]
-            lo, hi = self.offsets[cell], self.offsets[cell + 1]
-            words[rows] = lo + _nearest(descriptors[rows], self.fine[lo:hi], self._fine_sq[lo:hi])
-        return words
+    def add(self, slot: int, descriptors: np.ndarray) -> None:
+        if len(descriptors):
+            ids = (np.int64(slot) << SLOT_BITS) + np.arange(len(descriptors), dtype=np.int64)
+            self._index.add_with_ids(np.ascontiguousarray(descriptors, np.float32), ids)
 
-    def to_bytes(self) -> bytes:
-        buffer = io.BytesIO()
-        np.savez(buffer, format=np.array(VOCABULARY_FORMAT), version=np.array(VOCABULARY_VERSION, np.int32),
-                 coarse=self.coarse, fine=self.fine.astype(np.float16), offsets=self.offsets)
-        return buffer.getvalue()
+    def remove(self, slot: int) -> None:
+        import faiss
 
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Vocabulary:
-        with np.load(io.BytesIO(data), allow_pickle=False) as stored:
-            if str(stored["format"]) != VOCABULARY_FORMAT or int(stored["version"]) != VOCABULARY_VERSION:
-                raise ValueError("not a creative vocabulary of this version")
-            return cls(stored["coarse"], stored["fine"].astype(np.float32), stored["offsets"])
+        if self._index is not None:
+            self._index.remove_ids(faiss.IDSelectorRange(int(slot) << SLOT_BITS, (int(slot) + 1) << SLOT_BITS))
+
+    def search(self, descriptors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(distances [n, k] between unit vectors, owning slots [n, k], -1 where fewer than k were found)."""
+        squared, ids = self._index.search(np.ascontiguousarray(descriptors, np.float32), k)
+        slots = np.where(ids >= 0, ids >> SLOT_BITS, -1)
+        return np.sqrt(np.maximum(squared, 0.0)), slots
+
+    def __getstate__(self):
+        import faiss
+
+        state = dict(self.__dict__)
+        state["_index"] = None if self._index is None else faiss.serialize_index(self._index)
+        return state
+
+    def __setstate__(self, state):
+        import faiss
+
+        self.__dict__.update(state)
+        if self._index is not None:
+            self._index = faiss.deserialize_index(self._index)
 
 
-def _nearest(data: np.ndarray, centroids: np.ndarray, centroid_sq: np.ndarray) -> np.ndarray:
-    return np.argmin(centroid_sq[None, :] - 2.0 * (data @ centroids.T), axis=1)
-
-
-def vocabulary_branching(total_descriptors: int) -> int:
-    """Words ~ descriptors / 20 (at least 16 x 16, at most 128 x 128), rounded to a power of two."""
-    target = math.sqrt(max(total_descriptors, 1) / 20)
-    return int(min(128, max(16, 2 ** round(math.log2(max(target, 1))))))
-
-
-# --- the index --------------------------------------------------------------------------------------
+# --- the creative index -----------------------------------------------------------------------------
 
 
 @dataclass
 class _Entry:
     creative_id: Hashable
+    slot: int
     features: CreativeFeatures
     matchable: bool
-    words: np.ndarray | None = None
-    cells: np.ndarray | None = None
+    cells: np.ndarray
     share_count: np.ndarray | None = None  # per feature: how many other creatives share it
     weight: np.ndarray | None = None  # 1 / (1 + share_count)
 
@@ -376,58 +367,63 @@ class _Verified:
 
 
 class CreativeIndex:
-    """Registered creatives, a shortlist over their visual words, and geometric verification.
+    """Registered creatives, a shortlist by descriptor votes, and geometric verification.
 
-    `add` and `remove` are cheap; the work they imply (words, inverted file, shared-content counts)
-    is done at the next `match`, `near_duplicates` or `refresh`. Not thread-safe: one index per
-    worker process, guarded by the caller if it is shared between threads.
+    `add` and `remove` are cheap; the work they imply (indexing descriptors, counting shared
+    content) is done at the next `match`, `near_duplicates` or `refresh`. Not thread-safe: one index
+    per worker process, guarded by the caller if threads share it. Picklable (for a snapshot).
     """
 
-    def __init__(self, *, config: MatcherConfig | None = None, vocabulary: Vocabulary | None = None, seed: int = 0):
+    def __init__(self, *, config: MatcherConfig | None = None, seed: int = 0):
         self.config = config or MatcherConfig()
-        self._vocabulary = vocabulary
-        self._trained_own_vocabulary = vocabulary is None
-        self._trained_on = 0
         self._seed = seed
+        self._descriptors = _DescriptorIndex(seed)
         self._entries: dict[Hashable, _Entry] = {}
-        self._pending: set[Hashable] = set()  # need words and neighbour comparison
+        self._by_slot: dict[int, Hashable] = {}
+        self._next_slot = 0
+        self._unindexed: set[Hashable] = set()  # not yet in the descriptor index
+        self._pending: set[Hashable] = set()  # shared content to (re)count
         self._pairs: dict[frozenset, tuple[Hashable, np.ndarray, Hashable, np.ndarray]] = {}
-        self._dirty_files = True
-        self._rows: list[Hashable] = []
-        self.verifications = 0  # creatives verified against a photo since creation (for tests/benchmarks)
+        self.verifications = 0  # creatives verified against photos so far (for tests and benchmarks)
 
     # registration ------------------------------------------------------------------------------
 
     def add(self, creative_id: Hashable, features: CreativeFeatures, *, matchable: bool = True) -> None:
         """Register (or replace) a creative. `matchable=False` registers shared content only, e.g. a
-        retailer's blank template page: it teaches the index what is not distinctive, and is never
+        retailer's blank template page: it teaches the index what is not distinctive and is never
         returned by `match`."""
         if creative_id in self._entries:
             self.remove(creative_id)
-        self._entries[creative_id] = _Entry(creative_id, features, matchable)
+        if len(features) >= 1 << SLOT_BITS:
+            raise ValueError("too many features")
+        slot, self._next_slot = self._next_slot, self._next_slot + 1
+        cells = _cells(features.keypoints, features.image_size)
+        self._entries[creative_id] = _Entry(creative_id, slot, features, matchable, cells)
+        self._by_slot[slot] = creative_id
+        self._unindexed.add(creative_id)
         self._pending.add(creative_id)
-        self._dirty_files = True
 
     def remove(self, creative_id: Hashable) -> None:
-        if self._entries.pop(creative_id, None) is None:
+        entry = self._entries.pop(creative_id, None)
+        if entry is None:
             return
+        del self._by_slot[entry.slot]
+        if creative_id in self._unindexed:
+            self._unindexed.discard(creative_id)
+        else:
+            self._descriptors.remove(entry.slot)
         self._pending.discard(creative_id)
         for key in [key for key in self._pairs if creative_id in key]:
             first, _, second, _ = self._pairs.pop(key)
             other = second if first == creative_id else first
             if other in self._entries:
-                self._pending.add(other)  # recount its shared content, maybe find another neighbour
-        self._dirty_files = True
+                self._pending.add(other)  # recount its shared content, maybe meet another neighbour
 
     def __len__(self) -> int:
         return sum(entry.matchable for entry in self._entries.values())
 
     def __contains__(self, creative_id: Hashable) -> bool:
         return creative_id in self._entries
-
-    @property
-    def vocabulary(self) -> Vocabulary | None:
-        return self._vocabulary
 
     def distinctive_fraction(self, creative_id: Hashable) -> float:
         """Share of a creative's features that no other registered creative shares."""
@@ -436,18 +432,17 @@ class CreativeIndex:
         return float((entry.share_count == 0).mean()) if len(entry.features) else 0.0
 
     def refresh(self) -> None:
-        """Do the work that `add`/`remove` deferred. Called by `match` and `near_duplicates`."""
-        if not self._pending and not self._dirty_files:
+        """Do the work that `add`/`remove` deferred. `match` and `near_duplicates` call it."""
+        if not self._pending and not self._unindexed:
             return
-        if self._needs_vocabulary():
-            self._train_vocabulary()
-        for creative_id in self._pending:
+        total = sum(len(entry.features) for entry in self._entries.values())
+        if self._descriptors.needs_training(total):
+            self._train()
+        for creative_id in sorted(self._unindexed, key=lambda c: self._entries[c].slot):
             entry = self._entries[creative_id]
-            if entry.words is None:
-                entry.words = self._vocabulary.assign(entry.features.rootsift)
-                entry.cells = _cells(entry.features.keypoints, entry.features.image_size)
-        self._build_inverted_file()
-        pending, self._pending = sorted(self._pending, key=str), set()
+            self._descriptors.add(entry.slot, entry.features.rootsift)
+        self._unindexed.clear()
+        pending, self._pending = sorted(self._pending, key=lambda c: self._entries[c].slot), set()
         touched = set(pending)
         for creative_id in pending:
             touched |= self._compare_with_neighbours(self._entries[creative_id])
@@ -464,13 +459,14 @@ class CreativeIndex:
         features = photo if isinstance(photo, CreativeFeatures) else extract_photo_features(photo)
         self.refresh()
         cfg = self.config
-        if not self._rows or len(features) < cfg.min_matches:
-            return MatchReport(None, [], "no creatives registered" if not self._rows else "too few features in the photo")
-        shortlist = self._shortlist(features, cfg.top_n, matchable_only=True)
+        if not len(self):
+            return MatchReport(None, [], "no creatives registered")
+        if len(features) < cfg.min_matches:
+            return MatchReport(None, [], "too few features in the photo")
         candidates = []
-        for creative_id, shortlist_score in shortlist:
+        for creative_id, votes in self._shortlist(features):
             entry = self._entries[creative_id]
-            candidate = Candidate(creative_id, shortlist_score)
+            candidate = Candidate(creative_id, votes)
             self.verifications += 1
             verified = self._verify(features, entry, candidate)
             if verified is not None:
@@ -481,7 +477,7 @@ class CreativeIndex:
     def near_duplicates(
         self, features: CreativeFeatures, threshold: float = 0.6, *, exclude: Iterable[Hashable] = ()
     ) -> list[tuple[Hashable, float]]:
-        """Registered creatives that a scan could confuse with `features` (a creative's artwork).
+        """Registered creatives that scans could confuse with `features` (a creative's artwork).
 
         similarity = the smaller of the two creatives' shares of feature-bearing grid cells covered
         by geometric inliers between them: ~1 for the same artwork with small edits, ~0.2-0.4 for
@@ -490,9 +486,7 @@ class CreativeIndex:
         self.refresh()
         excluded = set(exclude)
         found = []
-        for creative_id, _ in self._shortlist(features, self.config.top_n + len(excluded), matchable_only=True):
-            if creative_id in excluded:
-                continue
+        for creative_id in self._similar(features, self.config.top_n, excluded, matchable_only=True):
             entry = self._entries[creative_id]
             verified = self._verify(features, entry, Candidate(creative_id, 0.0))
             if verified is None:
@@ -505,92 +499,79 @@ class CreativeIndex:
                 found.append((creative_id, round(similarity, 4)))
         return sorted(found, key=lambda item: -item[1])
 
-    # internals: vocabulary and inverted file -----------------------------------------------------
+    # internals: shortlist ------------------------------------------------------------------------
 
-    def _needs_vocabulary(self) -> bool:
-        if self._vocabulary is None:
-            return True
-        total = sum(len(entry.features) for entry in self._entries.values())
-        return self._trained_own_vocabulary and total >= 4 * max(self._trained_on, 1)
-
-    def _train_vocabulary(self, sample: int = 150_000) -> None:
-        """(Re)train on a sample of the registered descriptors; every creative gets new words."""
+    def _train(self, sample_size: int = 100_000) -> None:
         rng = np.random.default_rng(self._seed)
         parts = [entry.features.descriptors for entry in self._entries.values() if len(entry.features)]
-        if not parts:
-            parts = [np.zeros((1, 128), np.uint8)]
-        descriptors = np.concatenate(parts)
-        if len(descriptors) > sample:
-            descriptors = descriptors[np.sort(rng.choice(len(descriptors), sample, replace=False))]
-        self._vocabulary = Vocabulary.train(rootsift(descriptors), branching=vocabulary_branching(
-            sum(len(p) for p in parts)), seed=self._seed)
-        self._trained_on = sum(len(p) for p in parts)
-        for entry in self._entries.values():
-            entry.words = None
-        self._pending |= set(self._entries)
+        descriptors = np.concatenate(parts) if parts else np.zeros((0, 128), np.uint8)
+        total = len(descriptors)
+        if total > sample_size:
+            descriptors = descriptors[np.sort(rng.choice(total, sample_size, replace=False))]
+        if len(descriptors) < 64:  # too little to train on: spread random unit vectors instead
+            descriptors = np.abs(rng.normal(size=(256, 128))).astype(np.float32)
+            descriptors /= np.linalg.norm(descriptors, axis=1, keepdims=True)
+        else:
+            descriptors = rootsift(descriptors)
+        self._descriptors = _DescriptorIndex(self._seed)
+        self._descriptors.train(descriptors, total)
+        self._unindexed = set(self._entries)
 
-    def _build_inverted_file(self) -> None:
-        """CSR postings word -> (row, tf) over all creatives, with idf and per-row norms."""
-        self._rows = list(self._entries)
-        n_words = self._vocabulary.size
-        rows, words, tfs = [], [], []
-        for row, creative_id in enumerate(self._rows):
-            unique, counts = np.unique(self._entries[creative_id].words, return_counts=True)
-            rows.append(np.full(len(unique), row, np.int32))
-            words.append(unique)
-            tfs.append(counts.astype(np.float32))
-        rows_a = np.concatenate(rows) if rows else np.zeros(0, np.int32)
-        words_a = np.concatenate(words) if words else np.zeros(0, np.int64)
-        tfs_a = np.concatenate(tfs) if tfs else np.zeros(0, np.float32)
-        df = np.bincount(words_a, minlength=n_words).astype(np.float32)
-        self._idf = np.log((len(self._rows) + 1) / (df + 1)).astype(np.float32)
-        weights = np.sqrt(tfs_a) * self._idf[words_a]  # sqrt(tf) damps bursts of one repeated detail
-        norms = np.sqrt(np.bincount(rows_a, weights**2, minlength=len(self._rows)))
-        order = np.argsort(words_a, kind="stable")
-        self._post_rows = rows_a[order]
-        self._post_weights = (weights / np.maximum(norms[rows_a], 1e-9))[order].astype(np.float32)
-        self._word_ptr = np.searchsorted(words_a[order], np.arange(n_words + 1)).astype(np.int64)
-        self._matchable = np.array([self._entries[c].matchable for c in self._rows], bool)
-        self._dirty_files = False
+    def _shortlist(self, features: CreativeFeatures) -> list[tuple[Hashable, float]]:
+        """The `top_n` matchable creatives with the most distinctive descriptor votes.
 
-    def _shortlist(self, features: CreativeFeatures, n: int, *, matchable_only: bool,
-                   words: np.ndarray | None = None) -> list[tuple[Hashable, float]]:
-        if words is None:
-            words = self._vocabulary.assign(features.rootsift)
-        unique, counts = np.unique(words, return_counts=True)
-        query = np.sqrt(counts.astype(np.float32)) * self._idf[unique]
-        starts, ends = self._word_ptr[unique], self._word_ptr[unique + 1]
-        lengths = ends - starts
-        if not lengths.sum():
-            return []
-        # all postings of the query's words, gathered without a Python loop
-        owner = np.repeat(np.arange(len(unique)), lengths)
-        index = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths) + starts[owner]
-        scores = np.bincount(self._post_rows[index], self._post_weights[index] * query[owner],
-                             minlength=len(self._rows))
-        if matchable_only:
-            scores[~self._matchable] = 0.0
-        n = min(n, int((scores > 0).sum()))
-        if n <= 0:
-            return []
-        top = np.argpartition(-scores, n - 1)[:n]
-        top = top[np.argsort(-scores[top])]
-        return [(self._rows[i], float(scores[i])) for i in top]
+        Each photo descriptor votes for the creative owning its nearest indexed descriptor, when
+        that one is clearly nearer (ratio test) than the nearest descriptor of any other creative.
+        Template content (logo, price band) is nearly as close in every creative of the template,
+        so it does not vote: the votes come from what makes a creative itself.
+        """
+        cfg = self.config
+        distance, slots = self._descriptors.search(features.rootsift, cfg.vote_neighbours)
+        first = slots[:, :1]
+        other = (slots != first) & (slots >= 0)
+        has_other = other.any(axis=1)
+        runner_up = np.where(has_other, distance[np.arange(len(slots)), other.argmax(axis=1)], distance[:, -1])
+        voting = (first[:, 0] >= 0) & (distance[:, 0] < cfg.vote_ratio * runner_up)
+        votes = np.bincount(first[voting, 0], minlength=self._next_slot).astype(np.float64)
+        ranked = []
+        for slot in np.argsort(-votes, kind="stable"):
+            if votes[slot] <= 0 or len(ranked) == cfg.top_n:
+                break
+            creative_id = self._by_slot.get(int(slot))
+            if creative_id is not None and self._entries[creative_id].matchable:
+                ranked.append((creative_id, float(votes[slot])))
+        return ranked
+
+    def _similar(self, features: CreativeFeatures, n: int, excluded: set, *, matchable_only: bool) -> list[Hashable]:
+        """Creatives holding the most near-identical copies of `features`' descriptors."""
+        distance, slots = self._descriptors.search(features.rootsift, self.config.vote_neighbours + 6)
+        close = (distance < SAME_DETAIL_DISTANCE) & (slots >= 0)
+        counts = np.bincount(slots[close], minlength=self._next_slot)
+        found = []
+        for slot in np.argsort(-counts, kind="stable"):
+            if counts[slot] < self.config.min_matches or len(found) == n:
+                break
+            creative_id = self._by_slot.get(int(slot))
+            if creative_id is None or creative_id in excluded:
+                continue
+            if matchable_only and not self._entries[creative_id].matchable:
+                continue
+            found.append(creative_id)
+        return found
 
     # internals: shared content -------------------------------------------------------------------
 
     def _compare_with_neighbours(self, entry: _Entry) -> set[Hashable]:
-        """Verify `entry` against its nearest creatives; record the inliers as shared content."""
-        touched = set()
+        """Verify `entry` against the creatives most like it; record the inliers as shared content."""
+        touched: set[Hashable] = set()
         if not len(entry.features):
             return touched
-        for other_id, _ in self._shortlist(entry.features, self.config.neighbours + 1, matchable_only=False,
-                                           words=entry.words):
+        for other_id in self._similar(entry.features, self.config.neighbours, {entry.creative_id},
+                                      matchable_only=False):
             key = frozenset((entry.creative_id, other_id))
-            if other_id == entry.creative_id or key in self._pairs:
+            if key in self._pairs:
                 continue
-            other = self._entries[other_id]
-            verified = self._verify(entry.features, other, Candidate(other_id, 0.0))
+            verified = self._verify(entry.features, self._entries[other_id], Candidate(other_id, 0.0))
             if verified is None:
                 shared_self, shared_other = np.zeros(0, np.int64), np.zeros(0, np.int64)
             else:
@@ -659,12 +640,16 @@ class CreativeIndex:
         candidate.coverage = _cell_coverage(entry.cells, inlier_idx)
         distinctive_cells = entry.cells[entry.share_count == 0]
         candidate.distinctive_coverage = _cell_coverage(distinctive_cells, None, hits=entry.cells[distinctive])
+        candidate.distinctive_extent = _minor_extent(entry.features.keypoints[distinctive]) / min(entry.features.image_size)
         if candidate.inliers < cfg.min_inliers:
             candidate.rejected = "too few inliers"
         elif candidate.distinctive_inliers < cfg.min_distinctive_inliers:
             candidate.rejected = "too few distinctive inliers (template only?)"
         elif candidate.distinctive_coverage < cfg.min_distinctive_coverage:
             candidate.rejected = "inliers cover too little of the distinctive content"
+        elif candidate.distinctive_extent < cfg.min_distinctive_extent:
+            # a word or a line of text that two pages share, perhaps even in the same place
+            candidate.rejected = "distinctive inliers lie along a line"
 
     def _decide(self, candidates: list[Candidate]) -> MatchReport:
         cfg = self.config
@@ -691,6 +676,14 @@ class CreativeIndex:
             distinctive_coverage=best.distinctive_coverage,
         )
         return MatchReport(match, candidates, "accepted")
+
+
+def _minor_extent(points: np.ndarray) -> float:
+    """4 standard deviations of `points` along their covariance's minor axis (0 for < 3 points)."""
+    if len(points) < 3:
+        return 0.0
+    smallest = np.linalg.eigvalsh(np.cov(points.astype(np.float64), rowvar=False))[0]
+    return 4.0 * math.sqrt(max(float(smallest), 0.0))
 
 
 def _cell_coverage(cells: np.ndarray, indices: np.ndarray | None, *, hits: np.ndarray | None = None) -> float:

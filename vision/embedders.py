@@ -8,7 +8,7 @@ load torch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 from PIL import Image
@@ -120,14 +120,3 @@ class OpenClipEmbedder:
 def _rgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
-
-def embedder_summary(embedder: Any) -> dict:
-    """The embedder's identity fields, for logs, /readyz and stored-vector provenance."""
-    return {
-        "key": embedder.key,
-        "dim": embedder.dim,
-        "pretrained": embedder.pretrained,
-        "weights_source": embedder.weights_source,
-        "device": embedder.device,
-        "supports_text": embedder.supports_text,
-    }

@@ -24,10 +24,16 @@ class Scan(models.Model):
         DONE = "done", "done"
         FAILED = "failed", "failed"
 
+    class ResultKind(models.TextChoices):
+        LOOK = "look", "items and similar products"
+        AD = "ad", "a recognised ad"
+        NONE = "none", "no ad recognised"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     shopper = models.ForeignKey(Shopper, on_delete=models.CASCADE, related_name="scans")
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.AUTO)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
+    result_kind = models.CharField(max_length=4, choices=ResultKind.choices, blank=True)
     failure_reason = models.TextField(blank=True)
     # The cleaned copy (re-encoded JPEG, no EXIF/GPS); emptied by the retention purge.
     photo = models.FileField(upload_to=scan_photo_upload_to, max_length=255, blank=True)

@@ -12,7 +12,11 @@ class ScanCreateInputSerializer(serializers.Serializer):
     upload_key = serializers.CharField(
         required=False, max_length=255, help_text="key of an object uploaded with POST /api/v1/uploads/ (S3 only)"
     )
-    kind = serializers.ChoiceField(choices=[Scan.Kind.AUTO, Scan.Kind.LOOK], default=Scan.Kind.AUTO)
+    kind = serializers.ChoiceField(
+        choices=Scan.Kind.choices,
+        default=Scan.Kind.AUTO,
+        help_text="auto: a registered ad if one is recognised, else shop the look; ad or look: only that",
+    )
     filters = serializers.JSONField(required=False, help_text="search filters for every item (a JSON object)")
 
     def validate_filters(self, value):
@@ -57,12 +61,13 @@ class ScanSerializer(serializers.ModelSerializer):
     photo_url = serializers.SerializerMethodField()
     model = serializers.SerializerMethodField()
     items = serializers.SerializerMethodField()
+    ad = serializers.SerializerMethodField(help_text="the recognised ad, when result_kind is ad")
 
     class Meta:
         model = Scan
         fields = (
-            "id", "kind", "status", "failure_reason", "created_at", "finished_at", "width", "height",
-            "photo_url", "photo_deleted_at", "filters", "model", "timings", "items",
+            "id", "kind", "status", "result_kind", "failure_reason", "created_at", "finished_at", "width",
+            "height", "photo_url", "photo_deleted_at", "filters", "model", "timings", "ad", "items",
         )  # fmt: skip
 
     def get_photo_url(self, scan) -> str | None:
@@ -78,10 +83,17 @@ class ScanSerializer(serializers.ModelSerializer):
             return []
         return ScanItemSerializer(scan.items.all(), many=True, context=self.context).data
 
+    def get_ad(self, scan) -> dict | None:
+        from shop.campaigns.serializers import recognised_ad
+
+        if scan.result_kind != Scan.ResultKind.AD:
+            return None
+        return recognised_ad(scan, context=self.context)
+
 
 class ScanListSerializer(ScanSerializer):
     class Meta(ScanSerializer.Meta):
-        fields = ("id", "kind", "status", "created_at", "finished_at", "photo_url", "model")
+        fields = ("id", "kind", "status", "result_kind", "created_at", "finished_at", "photo_url", "model")
 
 
 class RefineInputSerializer(serializers.Serializer):

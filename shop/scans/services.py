@@ -67,11 +67,21 @@ def scan_store_results(*, scan_id, items: list[PhotoItem], model_key: str, pretr
             for rank, match in enumerate(item.matches, start=1)
         )
     scan.status = Scan.Status.DONE
+    scan.result_kind = Scan.ResultKind.LOOK
     scan.model_key, scan.model_pretrained = model_key, pretrained
     scan.finished_at = timezone.now()
     scan.failure_reason = ""
     scan.save()
     return True
+
+
+@transaction.atomic
+def scan_record_no_ad(*, scan_id, timings: dict) -> bool:
+    """Finish an ad-only scan in which no registered creative was recognised."""
+    updated = Scan.objects.filter(id=scan_id).exclude(status=Scan.Status.DONE).update(
+        status=Scan.Status.DONE, result_kind=Scan.ResultKind.NONE, timings=timings, finished_at=timezone.now()
+    )
+    return bool(updated)
 
 
 def scan_mark_failed(*, scan_id, reason: str) -> None:

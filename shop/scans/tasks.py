@@ -1,4 +1,4 @@
-"""The scan task: thin and idempotent; the work is in pipeline.py and services.py."""
+"""The scan task: thin and idempotent; the work is in catalog.search, campaigns and services."""
 
 from __future__ import annotations
 
@@ -6,23 +6,30 @@ import logging
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from vision.decode import ImageRejected
 
+from catalog.search import search_photo
+from shop import vision_adapter
+from shop.campaigns.recognition import creative_index
+from shop.campaigns.services import scan_record_ad
 from shop.celery import reports_task, vision_task
+from shop.core.timing import StageTimer
+from shop.scans.filters import filters_from_json
+from shop.scans.models import Scan
+from shop.scans.services import (
+    scan_claim,
+    scan_mark_failed,
+    scan_photos_purge,
+    scan_record_no_ad,
+    scan_store_results,
+)
 
 logger = logging.getLogger(__name__)
 
 
 @vision_task
 def process_scan(scan_id: str) -> None:
-    from vision.decode import ImageRejected
-
-    from shop import vision_adapter
-    from shop.scans.filters import filters_from_json
-    from shop.scans.models import Scan
-    from catalog.search import search_photo
-    from shop.core.timing import StageTimer
-    from shop.scans.services import scan_claim, scan_mark_failed, scan_store_results
-
+    """Ad recognition first (kind auto or ad), then shop the look (kind auto or look)."""
     scan = scan_claim(scan_id=scan_id)
     if scan is None:
         return  # gone, or done by an earlier delivery of this message
@@ -32,12 +39,18 @@ def process_scan(scan_id: str) -> None:
     timer = StageTimer()
     timer.timings["queue"] = round((scan.started_at - scan.created_at).total_seconds() * 1000, 2)
     try:
-        with timer.stage("decode"):
-            with scan.photo.open("rb") as f:
-                decoded = vision_adapter.decode(f.read())
-        items, key, pretrained = search_photo(
-            picture=decoded.image, filters=filters_from_json(scan.filters), timer=timer
-        )
+        with timer.stage("decode"), scan.photo.open("rb") as f:
+            picture = vision_adapter.decode(f.read()).image
+        if scan.kind in (Scan.Kind.AUTO, Scan.Kind.AD):
+            with timer.stage("ad_match"):
+                match = creative_index().match(picture)
+            if match is not None:
+                scan_record_ad(scan_id=scan_id, match=match, timings=timer.timings)
+                return
+            if scan.kind == Scan.Kind.AD:
+                scan_record_no_ad(scan_id=scan_id, timings=timer.timings)
+                return
+        items, key, pretrained = search_photo(picture=picture, filters=filters_from_json(scan.filters), timer=timer)
         with timer.stage("database"):
             written = scan_store_results(scan_id=scan_id, items=items, model_key=key, pretrained=pretrained)
         if written:
@@ -55,6 +68,4 @@ def process_scan(scan_id: str) -> None:
 
 @reports_task
 def purge_scan_photos() -> int:
-    from shop.scans.services import scan_photos_purge
-
     return scan_photos_purge()

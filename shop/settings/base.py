@@ -21,6 +21,7 @@ INSTALLED_APPS = [
     "shop.core",
     "shop.shoppers",
     "shop.scans",
+    "shop.campaigns",
     "catalog",
 ]
 

@@ -1,20 +1,11 @@
 import io
 
-import pytest
-from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from catalog.models import Product
 from shop import vision_adapter
 from shop.shoppers.services import shopper_register
 from vision.synthetic import place_on_background
-
-
-@pytest.fixture
-def demo_catalog(db):
-    """A small demo catalog (18 categories x 3 products), indexed with the test model."""
-    call_command("seed_demo", per_category=3, verbosity=0)
-    return Product.objects.all()
 
 
 def jpeg(image, **save) -> bytes:

@@ -1,0 +1,174 @@
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.utils.html import format_html, format_html_join
+
+from shop.campaigns.models import AdCreative, AdCreativeProduct, Campaign, ScanAttribution, SpendEntry
+from shop.campaigns.services import ad_creative_prepare
+
+
+def stars(rating: int) -> str:
+    return "★" * rating + "☆" * (5 - rating) if rating else "—"
+
+
+def creative_thumbnail(creative: AdCreative, height: int = 60) -> str:
+    if not creative.image:
+        return "—"
+    return format_html('<img src="{}" style="height:{}px;border:1px solid #ddd" alt="">', creative.image.url, height)
+
+
+class CreativeFileForm(forms.ModelForm):
+    def clean_image(self):
+        from vision.decode import ImageRejected
+
+        from shop import vision_adapter
+
+        upload = self.cleaned_data["image"]
+        if upload and hasattr(upload, "content_type"):
+            try:
+                vision_adapter.decode(upload.read())
+            except ImageRejected as exc:
+                raise forms.ValidationError(f"Not a usable picture: {exc}") from exc
+            finally:
+                upload.seek(0)
+        return upload
+
+
+def _prepare_and_warn(request, creative: AdCreative, form, admin_site) -> None:
+    """Extract features for a new or replaced artwork and tell the marketer what scans will see."""
+    if creative.pk and "image" not in form.changed_data and creative.features:
+        return
+    duplicates = ad_creative_prepare(creative=creative)
+    details = creative.rating_details
+    level = messages.SUCCESS if creative.rating >= 3 else messages.WARNING
+    admin_site.message_user(
+        request,
+        f"{creative.name}: recognisability {stars(creative.rating)} ({details['feature_count']} features). "
+        + " ".join(details["advice"]),
+        level,
+    )
+    if duplicates:
+        names = dict(AdCreative.objects.filter(id__in=[c for c, _ in duplicates]).values_list("id", "name"))
+        listed = ", ".join(f"{names.get(c, c)} ({s:.0%})" for c, s in duplicates)
+        admin_site.message_user(
+            request,
+            f"{creative.name} is a near-duplicate of {listed}: scans could confuse them. "
+            "Make the artworks differ more, or deactivate one.",
+            messages.WARNING,
+        )
+
+
+class AdCreativeProductInline(admin.TabularInline):
+    model = AdCreativeProduct
+    extra = 1
+    autocomplete_fields = ("product",)
+    fields = ("product", "position", "x0", "y0", "x1", "y1")
+
+
+@admin.register(AdCreative)
+class AdCreativeAdmin(admin.ModelAdmin):
+    form = CreativeFileForm
+    list_display = ("thumbnail", "name", "campaign", "status", "rating_stars", "scans", "duplicates")
+    list_filter = ("status", "rating", "campaign")
+    search_fields = ("name", "campaign__name", "campaign__code")
+    inlines = (AdCreativeProductInline,)
+    fields = ("campaign", "name", "image", "status", "metadata", "thumbnail", "rating_stars", "advice", "duplicates")
+    readonly_fields = ("thumbnail", "rating_stars", "advice", "duplicates")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("campaign").annotate(scan_count=Count("scan_attributions"))
+
+    @admin.display(description="")
+    def thumbnail(self, obj):
+        return creative_thumbnail(obj)
+
+    @admin.display(description="recognisability", ordering="rating")
+    def rating_stars(self, obj):
+        return stars(obj.rating)
+
+    @admin.display(description="advice")
+    def advice(self, obj):
+        tips = (obj.rating_details or {}).get("advice") or ["—"]
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((tip,) for tip in tips)))
+
+    @admin.display(description="scans", ordering="scan_count")
+    def scans(self, obj):
+        return getattr(obj, "scan_count", obj.scan_attributions.count())
+
+    @admin.display(description="near-duplicates")
+    def duplicates(self, obj):
+        if not obj.duplicate_of:
+            return "—"
+        return format_html('<span style="color:#c62828">{}</span>', ", ".join(f"#{c} ({s:.0%})" for c, s in obj.duplicate_of))
+
+    def save_model(self, request, obj, form, change):
+        _prepare_and_warn(request, obj, form, self)
+        super().save_model(request, obj, form, change)
+
+
+class AdCreativeInline(admin.TabularInline):
+    model = AdCreative
+    form = CreativeFileForm
+    extra = 0
+    show_change_link = True
+    fields = ("thumbnail", "name", "image", "status", "rating_stars", "scans")
+    readonly_fields = ("thumbnail", "rating_stars", "scans")
+
+    @admin.display(description="")
+    def thumbnail(self, obj):
+        return creative_thumbnail(obj, 48)
+
+    @admin.display(description="recognisability")
+    def rating_stars(self, obj):
+        return stars(obj.rating)
+
+    @admin.display(description="scans")
+    def scans(self, obj):
+        return obj.scan_attributions.count() if obj.pk else 0
+
+
+class SpendEntryInline(admin.TabularInline):
+    model = SpendEntry
+    extra = 1
+    fields = ("date", "amount", "note")
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ("name", "code", "channel", "region", "status", "starts_on", "ends_on", "budget", "creative_count", "scan_count")
+    list_filter = ("status", "channel", "region")
+    search_fields = ("name", "code")
+    prepopulated_fields = {"code": ("name",)}
+    inlines = (AdCreativeInline, SpendEntryInline)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            creatives_n=Count("creatives", distinct=True), scans_n=Count("scan_attributions", distinct=True)
+        )
+
+    @admin.display(description="creatives", ordering="creatives_n")
+    def creative_count(self, obj):
+        return obj.creatives_n
+
+    @admin.display(description="scans", ordering="scans_n")
+    def scan_count(self, obj):
+        return obj.scans_n
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is AdCreative:
+            for creative_form in formset.forms:
+                if creative_form.has_changed() and not creative_form.cleaned_data.get("DELETE"):
+                    creative = creative_form.instance
+                    creative.campaign = form.instance
+                    _prepare_and_warn(request, creative, creative_form, self)
+        super().save_formset(request, form, formset, change)
+
+
+@admin.register(ScanAttribution)
+class ScanAttributionAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "campaign", "creative", "confidence")
+    list_filter = ("campaign",)
+    readonly_fields = ("scan", "campaign", "creative", "shopper", "confidence", "homography", "created_at")
+
+    def has_add_permission(self, request):
+        return False

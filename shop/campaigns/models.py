@@ -1,0 +1,132 @@
+import uuid
+from pathlib import PurePath
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from shop.scans.models import Scan
+from shop.shoppers.models import Shopper
+
+
+class Campaign(models.Model):
+    class Channel(models.TextChoices):
+        MAGAZINE = "magazine", "magazine"
+        POSTER = "poster", "poster"
+        FLYER = "flyer", "flyer"
+        NEWSPAPER = "newspaper", "newspaper"
+        PACKAGING = "packaging", "packaging"
+        OTHER = "other", "other"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "draft"
+        ACTIVE = "active", "active"
+        PAUSED = "paused", "paused"
+        ENDED = "ended", "ended"
+
+    name = models.CharField(max_length=200)
+    code = models.SlugField(max_length=64, unique=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    region = models.CharField(max_length=64, blank=True)
+    starts_on = models.DateField()
+    ends_on = models.DateField(null=True, blank=True)
+    budget = models.DecimalField(max_digits=12, decimal_places=2, default=0, validators=[MinValueValidator(0)])
+    currency = models.CharField(max_length=3, default="EUR")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_on", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_on__isnull=True) | models.Q(ends_on__gte=models.F("starts_on")),
+                name="campaign_ends_after_start",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class SpendEntry(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="spend")
+    date = models.DateField()
+    amount = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["campaign_id", "date"]
+        verbose_name_plural = "spend entries"
+        indexes = [models.Index(fields=["campaign", "date"])]
+
+    def __str__(self) -> str:
+        return f"{self.campaign.code} {self.date}: {self.amount}"
+
+
+def creative_upload_to(instance: "AdCreative", filename: str) -> str:
+    return f"creatives/{uuid.uuid4().hex}{PurePath(filename).suffix.lower()[:6] or '.jpg'}"
+
+
+class AdCreative(models.Model):
+    """A printed ad's artwork. Its local features are extracted once, when the file is saved."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "active (recognised in scans)"
+        INACTIVE = "inactive", "inactive"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="creatives")
+    name = models.CharField(max_length=200)
+    image = models.FileField(upload_to=creative_upload_to, max_length=255)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    metadata = models.JSONField(
+        default=dict, blank=True, help_text='Returned to the app on a match, e.g. {"headline": "...", "url": "..."}'
+    )
+    products = models.ManyToManyField("catalog.Product", through="AdCreativeProduct", related_name="creatives")
+    features = models.BinaryField(editable=False, null=True)
+    feature_count = models.PositiveIntegerField(default=0, editable=False)
+    width = models.PositiveIntegerField(default=0, editable=False)
+    height = models.PositiveIntegerField(default=0, editable=False)
+    rating = models.PositiveSmallIntegerField(
+        default=0, editable=False, validators=[MinValueValidator(0), MaxValueValidator(5)], help_text="recognisability, 1-5"
+    )
+    rating_details = models.JSONField(default=dict, editable=False)
+    duplicate_of = models.JSONField(default=list, editable=False, help_text="near-duplicate creatives: [[id, similarity]]")
+    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["campaign_id", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AdCreativeProduct(models.Model):
+    """A product an ad promotes, with where it is printed on the page (fractions of the artwork)."""
+
+    creative = models.ForeignKey(AdCreative, on_delete=models.CASCADE, related_name="placements")
+    product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+    x0 = models.FloatField(null=True, blank=True)
+    y0 = models.FloatField(null=True, blank=True)
+    x1 = models.FloatField(null=True, blank=True)
+    y1 = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["creative_id", "position"]
+        constraints = [models.UniqueConstraint(fields=["creative", "product"], name="uniq_creative_product")]
+
+
+class ScanAttribution(models.Model):
+    """A scan that recognised a campaign's creative: the touch that orders are attributed to."""
+
+    scan = models.OneToOneField(Scan, on_delete=models.CASCADE, related_name="attribution")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="scan_attributions")
+    creative = models.ForeignKey(AdCreative, on_delete=models.CASCADE, related_name="scan_attributions")
+    shopper = models.ForeignKey(Shopper, on_delete=models.SET_NULL, null=True, related_name="ad_scans")
+    confidence = models.FloatField()
+    homography = models.JSONField(help_text="3x3, creative pixels -> photo pixels")
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["shopper", "-created_at"]), models.Index(fields=["campaign", "created_at"])]

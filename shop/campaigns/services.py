@@ -1,0 +1,96 @@
+"""Writes for campaigns: creatives (features, rating, near-duplicates) and scan attributions."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from shop import vision_adapter
+from shop.campaigns.models import AdCreative, ScanAttribution
+from shop.scans.models import Scan
+
+logger = logging.getLogger(__name__)
+
+NEAR_DUPLICATE_SIMILARITY = 0.6
+
+
+def ad_creative_prepare(*, creative: AdCreative) -> list[tuple[int, float]]:
+    """Extract the artwork's features once, rate its recognisability, and find near-duplicates
+    (creatives that scans could confuse with it). Call before saving a new or changed file."""
+    from vision.creatives import extract_features, rate_recognisability
+
+    from shop.campaigns.recognition import creative_index
+
+    creative.image.open("rb")
+    try:
+        creative.image.seek(0)
+        data = creative.image.read()
+        creative.image.seek(0)
+    finally:
+        if creative.image._committed:
+            creative.image.close()
+    picture = vision_adapter.decode(data).image
+    features = extract_features(picture)
+    rating = rate_recognisability(features)
+    creative.features = features.to_bytes()
+    creative.feature_count = len(features)
+    creative.width, creative.height = features.image_size
+    creative.rating = rating.stars
+    creative.rating_details = {
+        "feature_count": rating.feature_count,
+        "spread": round(float(rating.spread), 3),
+        "repetitiveness": round(float(rating.repetitiveness), 3),
+        "advice": list(rating.advice),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    exclude = [creative.pk] if creative.pk else []
+    index = creative_index()
+    duplicates = index.near_duplicates(features, NEAR_DUPLICATE_SIMILARITY, exclude=exclude) if len(index) else []
+    creative.duplicate_of = [[int(c), float(s)] for c, s in duplicates]
+    return duplicates
+
+
+def project_box(homography: np.ndarray, box: tuple[float, float, float, float], creative_size, photo_size):
+    """A box given as fractions of the artwork, as fractions of the photo (its projected outline's box)."""
+    width, height = creative_size
+    x0, y0, x1, y1 = box
+    corners = np.array([[x0 * width, y0 * height, 1], [x1 * width, y0 * height, 1],
+                        [x1 * width, y1 * height, 1], [x0 * width, y1 * height, 1]], dtype=np.float64).T  # fmt: skip
+    projected = homography @ corners
+    projected = projected[:2] / projected[2]
+    photo_w, photo_h = photo_size
+    xs, ys = np.clip(projected[0] / photo_w, 0, 1), np.clip(projected[1] / photo_h, 0, 1)
+    return [round(float(xs.min()), 4), round(float(ys.min()), 4), round(float(xs.max()), 4), round(float(ys.max()), 4)]
+
+
+@transaction.atomic
+def scan_record_ad(*, scan_id, match, timings: dict) -> bool:
+    """Finish a scan that recognised a creative and attribute it to the creative's campaign, once."""
+    scan = Scan.objects.select_for_update().filter(id=scan_id).first()
+    if scan is None or scan.status == Scan.Status.DONE:
+        return False
+    creative = AdCreative.objects.select_related("campaign").get(id=match.creative_id)
+    ScanAttribution.objects.update_or_create(
+        scan=scan,
+        defaults={
+            "campaign": creative.campaign,
+            "creative": creative,
+            "shopper": scan.shopper,
+            "confidence": float(match.confidence),
+            "homography": np.asarray(match.homography, dtype=float).round(6).tolist(),
+            "created_at": scan.created_at,
+        },
+    )
+    scan.items.all().delete()
+    scan.status = Scan.Status.DONE
+    scan.result_kind = Scan.ResultKind.AD
+    scan.finished_at = timezone.now()
+    scan.timings = timings
+    scan.failure_reason = ""
+    scan.save()
+    logger.info("ad scan attributed", extra={"scan_id": str(scan.id), "campaign": creative.campaign.code})
+    return True

@@ -1,0 +1,148 @@
+import io
+from datetime import date
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image, ImageDraw
+from vision import adgen
+
+from catalog.models import Product
+from shop.campaigns import recognition
+from shop.campaigns.models import AdCreative, AdCreativeProduct, Campaign, ScanAttribution
+from shop.campaigns.services import ad_creative_prepare
+from tests.scans.conftest import jpeg, new_shopper_client, street_photo_of
+from tests.scans.test_scan_api import post_scan
+
+TEMPLATE_SEED = 3
+
+
+@pytest.fixture(autouse=True)
+def _fresh_index():
+    recognition.reset()
+    yield
+    recognition.reset()
+
+
+def register_creative(campaign: Campaign, page: adgen.Creative, name: str, products: list[Product]) -> AdCreative:
+    creative = AdCreative(campaign=campaign, name=name, metadata={"headline": name})
+    creative.image.save(f"{name}.jpg", ContentFile(jpeg(page.image)), save=False)
+    ad_creative_prepare(creative=creative)
+    creative.save()
+    width, height = page.image.size
+    for position, (product, box) in enumerate(zip(products, page.products, strict=False)):
+        x0, y0, x1, y1 = box.box
+        AdCreativeProduct.objects.create(
+            creative=creative, product=product, position=position,
+            x0=x0 / width, y0=y0 / height, x1=x1 / width, y1=y1 / height,
+        )  # fmt: skip
+    return creative
+
+
+@pytest.fixture
+def campaign_with_creatives(demo_catalog):
+    campaign = Campaign.objects.create(
+        name="Autumn print", code="autumn-print", channel="magazine", starts_on=date(2026, 9, 1), status="active"
+    )
+    template = adgen.make_template(TEMPLATE_SEED)
+    products = list(Product.objects.order_by("id"))
+    creatives = []
+    for n in range(4):
+        page = adgen.make_creative(template, seed=n, detail="rich")
+        creatives.append((register_creative(campaign, page, f"autumn-{n}", products[n * 3 : n * 3 + 3]), page))
+    return campaign, template, creatives
+
+
+def test_a_photographed_creative_is_recognised_and_attributed(campaign_with_creatives, django_capture_on_commit_callbacks):
+    campaign, _, creatives = campaign_with_creatives
+    creative, page = creatives[2]
+    photo, _ = adgen.photograph(page.image, seed=5, difficulty="easy")
+    shopper = new_shopper_client()
+    with django_capture_on_commit_callbacks(execute=True):
+        scan_id = post_scan(shopper, jpeg(photo)).json()["id"]
+    body = shopper.get(f"/api/v1/scans/{scan_id}/").json()
+    assert body["status"] == "done" and body["result_kind"] == "ad", body
+    assert body["ad"]["campaign"]["code"] == "autumn-print"
+    assert body["ad"]["creative"] == {"id": creative.id, "name": "autumn-2", "metadata": {"headline": "autumn-2"}}
+    promoted = list(creative.placements.values_list("product_id", flat=True))
+    assert [p["id"] for p in body["ad"]["products"]] == promoted
+    for card in body["ad"]["products"]:
+        x0, y0, x1, y1 = card["box"]
+        assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
+    assert body["items"] == [] and "ad_match" in body["timings"]
+    attribution = ScanAttribution.objects.get(scan_id=scan_id)
+    assert (attribution.campaign, attribution.creative, attribution.shopper) == (campaign, creative, shopper.shopper)
+
+
+def test_a_photo_with_no_ad_falls_through_to_shop_the_look(campaign_with_creatives, django_capture_on_commit_callbacks):
+    shopper = new_shopper_client()
+    with django_capture_on_commit_callbacks(execute=True):
+        auto_id = post_scan(shopper, street_photo_of(Product.objects.first())).json()["id"]
+        ad_only_id = post_scan(shopper, street_photo_of(Product.objects.first(), seed=9), fields={"kind": "ad"}).json()["id"]
+    auto = shopper.get(f"/api/v1/scans/{auto_id}/").json()
+    assert auto["result_kind"] == "look" and auto["ad"] is None and auto["items"]
+    ad_only = shopper.get(f"/api/v1/scans/{ad_only_id}/").json()
+    assert ad_only["status"] == "done" and ad_only["result_kind"] == "none" and ad_only["items"] == []
+    assert not ScanAttribution.objects.exists()
+
+
+def test_an_unregistered_page_in_the_same_template_is_not_accepted(
+    campaign_with_creatives, django_capture_on_commit_callbacks
+):
+    _, template, _ = campaign_with_creatives
+    shopper = new_shopper_client()
+    for seed in range(3):
+        page = adgen.make_unregistered_page(template, seed=seed, detail="rich")
+        photo, _ = adgen.photograph(page, seed=seed, difficulty="easy")
+        with django_capture_on_commit_callbacks(execute=True):
+            scan_id = post_scan(shopper, jpeg(photo), fields={"kind": "ad"}).json()["id"]
+        assert shopper.get(f"/api/v1/scans/{scan_id}/").json()["result_kind"] == "none"
+    assert not ScanAttribution.objects.exists()
+
+
+@pytest.fixture
+def marketer(client, db):
+    user = get_user_model().objects.create_superuser("marketer", "m@example.com", "a-long-password-1")
+    client.force_login(user)
+    return client
+
+
+def _admin_add_creative(client, campaign, picture: Image.Image, name: str):
+    upload = SimpleUploadedFile(f"{name}.jpg", jpeg(picture), content_type="image/jpeg")
+    return client.post(
+        "/admin/campaigns/adcreative/add/",
+        {
+            "campaign": campaign.pk, "name": name, "image": upload, "status": "active", "metadata": "{}",
+            "placements-TOTAL_FORMS": "0", "placements-INITIAL_FORMS": "0",
+        },  # fmt: skip
+        follow=True,
+    )
+
+
+def test_uploading_a_near_duplicate_creative_warns(campaign_with_creatives, marketer):
+    campaign, _, creatives = campaign_with_creatives
+    _, page = creatives[1]
+    edited = page.image.copy()
+    ImageDraw.Draw(edited).rectangle((20, edited.height - 60, 200, edited.height - 20), fill=(255, 255, 255))
+    response = _admin_add_creative(marketer, campaign, edited, "autumn-1-reprint")
+    page_text = response.content.decode()
+    assert "near-duplicate of autumn-1" in page_text
+    assert AdCreative.objects.get(name="autumn-1-reprint").duplicate_of[0][0] == creatives[1][0].id
+    # An unrelated creative of the same template gets no such warning.
+    other = adgen.make_creative(adgen.make_template(TEMPLATE_SEED), seed=40, detail="rich").image
+    assert "near-duplicate" not in _admin_add_creative(marketer, campaign, other, "autumn-40").content.decode()
+
+
+def test_a_flat_featureless_creative_rates_lower_than_a_detailed_one(campaign_with_creatives, marketer):
+    campaign, _, creatives = campaign_with_creatives
+    flat = Image.new("RGB", (720, 1000), (236, 230, 220))
+    ImageDraw.Draw(flat).rectangle((300, 450, 420, 550), fill=(200, 40, 40))
+    response = _admin_add_creative(marketer, campaign, flat, "flat")
+    flat_creative = AdCreative.objects.get(name="flat")
+    detailed = creatives[0][0]
+    assert flat_creative.rating < detailed.rating
+    assert flat_creative.rating_details["advice"]
+    assert "recognisability" in response.content.decode()
+    listing = marketer.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+    assert "★" in listing and "autumn-0" in listing
