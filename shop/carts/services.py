@@ -1,0 +1,283 @@
+"""Writes for carts and orders: adding to the cart, checkout with an atomic stock decrement, cancel.
+
+Lock order, the same everywhere so that concurrent requests queue instead of deadlocking:
+the shopper's open cart (or the order), then the variants by ascending id.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from catalog.models import Variant
+from shop.carts.models import CENT, MAX_LINE_QUANTITY, Cart, CartEvent, CartLine, Order, OrderLine
+from shop.carts.payments import payment_provider, provider_path
+from shop.carts.signals import order_placed
+from shop.scans.models import Scan
+from shop.shoppers.models import Shopper
+
+logger = logging.getLogger(__name__)
+
+
+class CartError(Exception):
+    """A request that conflicts with the cart's or the catalog's state; `extensions` say how."""
+
+    code = "conflict"
+
+    def __init__(self, detail: str, **extensions) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+
+
+class InsufficientStock(CartError):
+    code = "insufficient_stock"
+
+
+class ProductUnavailable(CartError):
+    code = "product_unavailable"
+
+
+class CurrencyMismatch(CartError):
+    code = "currency_mismatch"
+
+
+class QuantityLimit(CartError):
+    code = "quantity_limit"
+
+
+class CartEmpty(CartError):
+    code = "cart_empty"
+
+
+class OrderStatusConflict(CartError):
+    code = "order_status_conflict"
+
+
+def cart_get_open(*, shopper: Shopper) -> Cart:
+    """The shopper's open cart, created on first use."""
+    cart, _ = Cart.objects.get_or_create(shopper=shopper, status=Cart.Status.OPEN)
+    return cart
+
+
+def _lock_open_cart(shopper: Shopper) -> Cart:
+    cart = (
+        Cart.objects.select_for_update().filter(pk=cart_get_open(shopper=shopper).pk, status=Cart.Status.OPEN).first()
+    )
+    if cart is None:  # checked out while this request waited for the lock: use the next cart
+        cart = Cart.objects.select_for_update().get(pk=cart_get_open(shopper=shopper).pk)
+    return cart
+
+
+@transaction.atomic
+def cart_add_item(
+    *, shopper: Shopper, variant: Variant, quantity: int, scan: Scan | None = None
+) -> tuple[CartLine, bool]:
+    """Add `quantity` of a variant (merging with its line if there is one) and record the
+    add-to-cart event. Returns the line and whether it is new."""
+    cart = _lock_open_cart(shopper)
+    variant = Variant.objects.select_related("product").get(pk=variant.pk)  # current stock and price
+    if not variant.product.active:
+        raise ProductUnavailable(f"{variant.product.title} is no longer sold.", variant_id=variant.id)
+    currencies = set(cart.lines.exclude(variant=variant).values_list("variant__currency", flat=True))
+    if currencies - {variant.currency}:
+        raise CurrencyMismatch(
+            f"The cart is in {', '.join(sorted(currencies))}; this item is priced in {variant.currency}.",
+            cart_currency=sorted(currencies)[0],
+            item_currency=variant.currency,
+        )
+    line = cart.lines.filter(variant=variant).first()
+    in_cart = line.quantity if line else 0
+    wanted = in_cart + quantity
+    if wanted > MAX_LINE_QUANTITY:
+        raise QuantityLimit(
+            f"A cart line holds at most {MAX_LINE_QUANTITY}.", maximum=MAX_LINE_QUANTITY, in_cart=in_cart
+        )
+    if wanted > variant.stock:
+        raise InsufficientStock(
+            f"Only {variant.stock} of {variant.sku} in stock.",
+            variant_id=variant.id,
+            available=variant.stock,
+            in_cart=in_cart,
+        )
+    if line is None:
+        line = CartLine.objects.create(cart=cart, variant=variant, quantity=quantity, scan=scan)
+    else:
+        line.quantity = wanted
+        line.scan = scan or line.scan
+        line.save(update_fields=["quantity", "scan"])
+    CartEvent.objects.create(shopper=shopper, variant=variant, product=variant.product, quantity=quantity, scan=scan)
+    cart.save(update_fields=["updated_at"])
+    return line, in_cart == 0
+
+
+@transaction.atomic
+def cart_line_update(*, line: CartLine, quantity: int) -> None:
+    """Set a line's quantity; 0 removes it. Raising it is checked against the stock."""
+    Cart.objects.select_for_update().filter(pk=line.cart_id).first()
+    if quantity == 0:
+        line.delete()
+        return
+    variant = line.variant
+    if quantity > line.quantity and quantity > variant.stock:
+        raise InsufficientStock(
+            f"Only {variant.stock} of {variant.sku} in stock.",
+            variant_id=variant.id,
+            available=variant.stock,
+            in_cart=line.quantity,
+        )
+    line.quantity = quantity
+    line.save(update_fields=["quantity"])
+
+
+def cart_line_remove(*, line: CartLine) -> None:
+    line.delete()
+
+
+def _locked_variants(variant_ids) -> dict[int, Variant]:
+    # Ascending id: two checkouts that share variants wait for each other instead of deadlocking.
+    rows = Variant.objects.select_for_update().filter(id__in=set(variant_ids)).order_by("id")
+    return {variant.id: variant for variant in rows}
+
+
+def _restock(lines) -> None:
+    for variant_id, quantity in sorted((line.variant_id, line.quantity) for line in lines if line.variant_id):
+        Variant.objects.filter(id=variant_id).update(stock=F("stock") + quantity)
+
+
+@transaction.atomic
+def order_place(*, shopper: Shopper, payment_token: str, idempotency_key: str) -> Order:
+    """Turn the shopper's open cart into an order and charge it, in one transaction.
+
+    The variants are locked (ascending id), the stock checked and decremented, the order written
+    with prices captured now, then the payment provider charges the total. Paid: the cart is
+    closed (the next read opens a fresh one) and `shop.carts.signals.order_placed` is sent with
+    `order=` inside this transaction — the hook for attribution. Declined: the stock is put back
+    and the order kept as `payment_failed`; the cart stays as it was.
+    `idempotency_key` keys the charge at the provider (per shopper), so a retried request cannot
+    charge twice. Raises CartEmpty, ProductUnavailable, CurrencyMismatch or InsufficientStock
+    before anything is written or charged.
+    """
+    cart = Cart.objects.select_for_update().filter(shopper=shopper, status=Cart.Status.OPEN).first()
+    lines = list(cart.lines.select_related("variant__product").order_by("variant_id")) if cart else []
+    if not lines:
+        raise CartEmpty("The cart is empty.")
+    variants = _locked_variants(line.variant_id for line in lines)
+
+    inactive = [line for line in lines if not line.variant.product.active]
+    if inactive:
+        raise ProductUnavailable(
+            "Some products in the cart are no longer sold.",
+            lines=[{"line_id": line.id, "variant_id": line.variant_id, "sku": line.variant.sku} for line in inactive],
+        )
+    currencies = {variants[line.variant_id].currency for line in lines}
+    if len(currencies) > 1:
+        raise CurrencyMismatch("The cart holds prices in several currencies.", currencies=sorted(currencies))
+    short = [line for line in lines if variants[line.variant_id].stock < line.quantity]
+    if short:
+        raise InsufficientStock(
+            "Some items are no longer in stock in the quantity asked for.",
+            lines=[
+                {
+                    "line_id": line.id,
+                    "variant_id": line.variant_id,
+                    "sku": variants[line.variant_id].sku,
+                    "requested": line.quantity,
+                    "available": variants[line.variant_id].stock,
+                }
+                for line in short
+            ],
+        )
+
+    for line in lines:
+        # Under the row lock the check above holds; the condition keeps stock from going negative regardless.
+        updated = Variant.objects.filter(id=line.variant_id, stock__gte=line.quantity).update(
+            stock=F("stock") - line.quantity
+        )
+        if updated != 1:
+            raise InsufficientStock(
+                "Stock changed during checkout.", lines=[{"line_id": line.id, "variant_id": line.variant_id}]
+            )
+
+    captured = [
+        OrderLine(
+            variant_id=line.variant_id,
+            product_id=line.variant.product_id,
+            sku=variants[line.variant_id].sku,
+            title=line.variant.product.title,
+            options=variants[line.variant_id].options,
+            unit_price=variants[line.variant_id].price,
+            currency=variants[line.variant_id].currency,
+            quantity=line.quantity,
+            line_total=(variants[line.variant_id].price * line.quantity).quantize(CENT),
+            scan_id=line.scan_id,
+        )
+        for line in sorted(lines, key=lambda line: (line.created_at, line.id))
+    ]
+    subtotal = sum((line.line_total for line in captured), Decimal("0.00"))
+    order = Order.objects.create(
+        shopper=shopper,
+        cart=cart,
+        currency=currencies.pop(),
+        subtotal=subtotal,
+        total=subtotal,
+        item_count=sum(line.quantity for line in captured),
+        payment_provider=provider_path(),
+    )
+    for line in captured:
+        line.order = order
+    OrderLine.objects.bulk_create(captured)
+
+    result = payment_provider().charge(
+        amount=order.total,
+        currency=order.currency,
+        token=payment_token,
+        idempotency_key=f"order:{shopper.id}:{idempotency_key}",
+    )
+    if not result.ok:
+        _restock(captured)
+        order.status = Order.Status.PAYMENT_FAILED
+        order.payment_failure_reason = result.failure_reason[:200]
+        order.save(update_fields=["status", "payment_failure_reason"])
+        logger.info("payment declined", extra={"order_id": str(order.id), "reason": result.failure_reason})
+        return order
+
+    order.status = Order.Status.PAID
+    order.payment_reference = result.reference
+    order.paid_at = timezone.now()
+    order.save(update_fields=["status", "payment_reference", "paid_at"])
+    cart.status = Cart.Status.ORDERED
+    cart.closed_at = order.paid_at
+    cart.save(update_fields=["status", "closed_at", "updated_at"])
+    order_placed.send(sender=Order, order=order)
+    return order
+
+
+@transaction.atomic
+def order_cancel(*, order: Order) -> Order:
+    """Cancel a paid order and put its items back in stock. (The test provider has no refunds.)"""
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    if order.status != Order.Status.PAID:
+        raise OrderStatusConflict(f"A {order.get_status_display()} order cannot be cancelled.", status=order.status)
+    lines = list(order.lines.all())
+    _locked_variants(line.variant_id for line in lines if line.variant_id)
+    _restock(lines)
+    order.status = Order.Status.CANCELLED
+    order.cancelled_at = timezone.now()
+    order.save(update_fields=["status", "cancelled_at"])
+    return order
+
+
+@transaction.atomic
+def order_fulfil(*, order: Order) -> Order:
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    if order.status != Order.Status.PAID:
+        raise OrderStatusConflict(f"A {order.get_status_display()} order cannot be fulfilled.", status=order.status)
+    order.status = Order.Status.FULFILLED
+    order.fulfilled_at = timezone.now()
+    order.save(update_fields=["status", "fulfilled_at"])
+    return order

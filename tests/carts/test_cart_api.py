@@ -1,0 +1,115 @@
+"""The cart as the app sees it: lines, totals in Decimal, stock and currency rules, privacy."""
+
+from shop.carts.models import CartEvent, CartLine
+from tests.carts.conftest import PROBLEM, a_scan, add, make_variant, new_shopper_client
+
+
+def lines_by_sku(body) -> dict:
+    return {line["sku"]: line for line in body["lines"]}
+
+
+def test_add_merge_update_and_remove_lines_with_exact_totals(shopper_client):
+    empty = shopper_client.get("/api/v1/cart/").json()
+    assert empty["lines"] == [] and empty["subtotal"] == "0.00" and empty["currency"] is None
+
+    tee, socks = make_variant(price="19.99"), make_variant(price="5.00")
+    first = add(shopper_client, tee, 2)
+    assert first.status_code == 201
+    merged = add(shopper_client, tee, 1)
+    assert merged.status_code == 200
+    body = add(shopper_client, socks, 1).json()
+    assert body["id"] == empty["id"]
+    line = lines_by_sku(body)[tee.sku]
+    assert line == {
+        "id": line["id"], "variant_id": tee.id, "sku": tee.sku, "product_id": tee.product_id,
+        "title": tee.product.title, "options": {"size": "M"}, "unit_price": "19.99", "quantity": 3,
+        "line_total": "59.97", "currency": "EUR", "scan_id": None, "in_stock": True,
+    }  # fmt: skip
+    assert body["subtotal"] == "64.97" and body["item_count"] == 4 and body["currency"] == "EUR"
+
+    socks_line = lines_by_sku(body)[socks.sku]["id"]
+    body = shopper_client.patch(f"/api/v1/cart/items/{socks_line}/", {"quantity": 3}, format="json").json()
+    assert body["subtotal"] == "74.97"
+    body = shopper_client.patch(f"/api/v1/cart/items/{line['id']}/", {"quantity": 0}, format="json").json()
+    assert list(lines_by_sku(body)) == [socks.sku] and body["subtotal"] == "15.00"
+    response = shopper_client.delete(f"/api/v1/cart/items/{socks_line}/")
+    assert response.status_code == 200 and response.json()["lines"] == [] and response.json()["subtotal"] == "0.00"
+    # Every add was an event for marketing, and removing lines does not take them back.
+    assert list(CartEvent.objects.order_by("id").values_list("variant_id", "quantity")) == [
+        (tee.id, 2),
+        (tee.id, 1),
+        (socks.id, 1),
+    ]
+
+
+def test_stock_availability_and_bad_input_are_problems(shopper_client):
+    tee = make_variant(stock=2)
+    response = add(shopper_client, tee, 3)
+    assert response.status_code == 409 and response["Content-Type"] == PROBLEM
+    assert response.json()["code"] == "insufficient_stock" and response.json()["available"] == 2
+    assert add(shopper_client, tee, 2).status_code == 201
+    again = add(shopper_client, tee, 1).json()
+    assert again["code"] == "insufficient_stock" and again["in_cart"] == 2
+    line_id = CartLine.objects.get().id
+    assert shopper_client.patch(f"/api/v1/cart/items/{line_id}/", {"quantity": 5}, format="json").json()["code"] == (
+        "insufficient_stock"
+    )
+
+    retired = make_variant(active=False)
+    assert add(shopper_client, retired).json()["code"] == "product_unavailable"
+    unknown = shopper_client.post("/api/v1/cart/items/", {"variant_id": 999999}, format="json")
+    assert unknown.status_code == 400 and unknown.json()["errors"][0]["field"] == "variant_id"
+    for quantity in (0, 100):
+        assert add(shopper_client, make_variant(), quantity).status_code == 400
+    assert CartEvent.objects.count() == 1  # refused adds are not events
+
+
+def test_one_currency_per_cart(shopper_client):
+    add(shopper_client, make_variant(currency="EUR"))
+    response = add(shopper_client, make_variant(currency="USD"))
+    assert response.status_code == 409 and response.json()["code"] == "currency_mismatch"
+    assert len(shopper_client.get("/api/v1/cart/").json()["lines"]) == 1
+
+
+def test_a_line_remembers_the_shoppers_own_scan_only(shopper_client):
+    tee = make_variant()
+    scan = a_scan(shopper_client)
+    body = add(shopper_client, tee, scan=scan).json()
+    assert body["lines"][0]["scan_id"] == str(scan.id)
+    assert CartEvent.objects.get().scan_id == scan.id
+
+    someone_elses = a_scan(new_shopper_client())
+    response = add(shopper_client, tee, scan=someone_elses)
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"field": "scan_id", "code": "does_not_exist", "detail": "No scan of yours has this id."}
+    ]
+    bad = shopper_client.post("/api/v1/cart/items/", {"variant_id": tee.id, "scan_id": "not-a-uuid"}, format="json")
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "scan_id"
+
+
+def test_another_shoppers_cart_lines_are_not_found(shopper_client):
+    add(shopper_client, make_variant(), 2)
+    line_id = CartLine.objects.get().id
+    intruder = new_shopper_client()
+    assert intruder.get("/api/v1/cart/").json()["lines"] == []
+    for response in (
+        intruder.patch(f"/api/v1/cart/items/{line_id}/", {"quantity": 1}, format="json"),
+        intruder.delete(f"/api/v1/cart/items/{line_id}/"),
+    ):
+        assert response.status_code == 404 and response["Content-Type"] == PROBLEM
+    assert CartLine.objects.get().quantity == 2
+    assert shopper_client.__class__().get("/api/v1/cart/").status_code == 401
+
+
+def test_an_idempotent_add_is_replayed(shopper_client):
+    tee = make_variant()
+    first = add(shopper_client, tee, 2, HTTP_IDEMPOTENCY_KEY="add-1")
+    again = add(shopper_client, tee, 2, HTTP_IDEMPOTENCY_KEY="add-1")
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+    assert CartLine.objects.get().quantity == 2 and CartEvent.objects.count() == 1
+
+    other = add(shopper_client, tee, 3, HTTP_IDEMPOTENCY_KEY="add-1")
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    assert CartLine.objects.get().quantity == 2

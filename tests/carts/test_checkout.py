@@ -1,0 +1,174 @@
+"""Checkout: captured prices, stock decrement, payment, the order_placed hook, cancel, no oversell."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from rest_framework.test import APIClient
+
+from catalog.models import Variant
+from shop.carts.models import Cart, Order
+from shop.carts.services import OrderStatusConflict, order_cancel
+from shop.carts.signals import order_placed
+from tests.carts.conftest import PROBLEM, a_scan, add, checkout, make_variant, new_shopper_client
+
+
+@pytest.fixture
+def placed(settings):
+    """Orders announced by `order_placed`, with whether it came inside the order's transaction."""
+    seen = []
+
+    def receiver(sender, order, **kwargs):
+        seen.append((order.id, order.status, transaction.get_connection().in_atomic_block))
+
+    order_placed.connect(receiver)
+    yield seen
+    order_placed.disconnect(receiver)
+
+
+def test_checkout_captures_prices_decrements_stock_and_closes_the_cart(shopper_client, recording_provider, placed):
+    tee, cap = make_variant(price="19.99", stock=5), make_variant(price="12.50", stock=1)
+    scan = a_scan(shopper_client)
+    add(shopper_client, tee, 3, scan=scan)
+    cart_id = add(shopper_client, cap, 1).json()["id"]
+
+    response = checkout(shopper_client, HTTP_IDEMPOTENCY_KEY="order-1")
+    assert response.status_code == 201, response.content
+    order = response.json()
+    assert order["status"] == "paid" and order["currency"] == "EUR"
+    assert order["subtotal"] == order["total"] == "72.47" and order["item_count"] == 4
+    assert [(line["sku"], line["unit_price"], line["quantity"], line["line_total"]) for line in order["lines"]] == [
+        (tee.sku, "19.99", 3, "59.97"),
+        (cap.sku, "12.50", 1, "12.50"),
+    ]
+    assert order["lines"][0]["scan_id"] == str(scan.id) and order["lines"][1]["scan_id"] is None
+    assert recording_provider.charges == [
+        {
+            "amount": Decimal("72.47"),
+            "currency": "EUR",
+            "token": "tok_visa",
+            "key": f"order:{shopper_client.shopper.id}:order-1",
+        }
+    ]
+    assert placed == [(Order.objects.get().id, "paid", True)]
+    assert Variant.objects.get(id=tee.id).stock == 2 and Variant.objects.get(id=cap.id).stock == 0
+
+    # The cart is closed; the next one starts empty.
+    assert Cart.objects.get(id=cart_id).status == "ordered"
+    fresh = shopper_client.get("/api/v1/cart/").json()
+    assert fresh["id"] != cart_id and fresh["lines"] == []
+
+    # A retry with the same key is the same order, charged once.
+    again = checkout(shopper_client, HTTP_IDEMPOTENCY_KEY="order-1")
+    assert again.status_code == 201 and again.json()["id"] == order["id"]
+    assert Order.objects.count() == 1 and len(recording_provider.charges) == 1
+
+    # Later catalog edits change nothing in the order.
+    Variant.objects.filter(id=tee.id).update(price="25.00")
+    stored = shopper_client.get(f"/api/v1/orders/{order['id']}/").json()
+    assert stored["lines"][0]["unit_price"] == "19.99" and stored["total"] == "72.47"
+    assert checkout(shopper_client).json()["code"] == "cart_empty"
+
+
+def test_a_declined_payment_keeps_stock_and_cart(shopper_client, placed):
+    tee = make_variant(price="10.00", stock=3)
+    add(shopper_client, tee, 2)
+    cart_before = shopper_client.get("/api/v1/cart/").json()
+
+    response = checkout(shopper_client, "tok_declined", HTTP_IDEMPOTENCY_KEY="try-1")
+    assert response.status_code == 402 and response["Content-Type"] == PROBLEM
+    problem = response.json()
+    assert problem["code"] == "payment_declined" and problem["failure_reason"] == "card_declined"
+    assert Variant.objects.get(id=tee.id).stock == 3
+    assert shopper_client.get("/api/v1/cart/").json() == cart_before
+    assert Order.objects.get(id=problem["order_id"]).status == "payment_failed"
+    assert placed == []
+    # The same request again gets the same answer, without another attempt.
+    assert (
+        checkout(shopper_client, "tok_declined", HTTP_IDEMPOTENCY_KEY="try-1").json()["order_id"] == problem["order_id"]
+    )
+    assert Order.objects.count() == 1
+
+    paid = checkout(shopper_client, "tok_visa", HTTP_IDEMPOTENCY_KEY="try-2")
+    assert paid.status_code == 201 and Variant.objects.get(id=tee.id).stock == 1
+    statuses = [o["status"] for o in shopper_client.get("/api/v1/orders/").json()["results"]]
+    assert statuses == ["paid", "payment_failed"]
+
+
+def test_a_shortage_at_checkout_changes_nothing(shopper_client, recording_provider):
+    tee, cap = make_variant(stock=5), make_variant(stock=5)
+    add(shopper_client, tee, 2)
+    add(shopper_client, cap, 4)
+    Variant.objects.filter(id=cap.id).update(stock=3)  # someone else bought some meanwhile
+    cart_before = shopper_client.get("/api/v1/cart/").json()
+
+    response = checkout(shopper_client)
+    assert response.status_code == 409 and response.json()["code"] == "insufficient_stock"
+    assert [(line["sku"], line["requested"], line["available"]) for line in response.json()["lines"]] == [
+        (cap.sku, 4, 3)
+    ]
+    assert shopper_client.get("/api/v1/cart/").json() == cart_before
+    assert Variant.objects.get(id=tee.id).stock == 5 and Variant.objects.get(id=cap.id).stock == 3
+    assert not Order.objects.exists() and recording_provider.charges == []
+
+
+def test_orders_are_private(shopper_client):
+    add(shopper_client, make_variant())
+    order_id = checkout(shopper_client).json()["id"]
+    intruder = new_shopper_client()
+    response = intruder.get(f"/api/v1/orders/{order_id}/")
+    assert response.status_code == 404 and response["Content-Type"] == PROBLEM
+    assert intruder.get("/api/v1/orders/").json()["count"] == 0
+    listing = shopper_client.get("/api/v1/orders/").json()
+    assert listing["count"] == 1 and listing["results"][0]["id"] == order_id
+
+
+def test_cancelling_a_paid_order_restores_stock_in_admin(shopper_client, client):
+    tee = make_variant(stock=4)
+    add(shopper_client, tee, 3)
+    order = Order.objects.get(id=checkout(shopper_client).json()["id"])
+    assert Variant.objects.get(id=tee.id).stock == 1
+
+    client.force_login(get_user_model().objects.create_superuser("ops", "ops@example.com", "a-long-password-1"))
+    assert client.get("/admin/carts/order/?status__exact=paid").status_code == 200
+    assert client.get(f"/admin/carts/order/{order.id}/change/").status_code == 200
+    assert client.get("/admin/carts/cart/").status_code == 200
+    response = client.post("/admin/carts/order/", {"action": "cancel_orders", "_selected_action": [str(order.id)]})
+    assert response.status_code == 302
+    order.refresh_from_db()
+    assert order.status == "cancelled" and order.cancelled_at is not None
+    assert Variant.objects.get(id=tee.id).stock == 4
+    with pytest.raises(OrderStatusConflict):
+        order_cancel(order=order)  # twice would restock twice
+    assert Variant.objects.get(id=tee.id).stock == 4
+
+
+def test_concurrent_checkouts_of_the_last_unit_never_oversell(transactional_db):
+    last = make_variant(price="49.00", stock=1)
+    clients = []
+    for _ in range(8):
+        client = new_shopper_client()
+        assert add(client, last).status_code == 201  # each cart holds the one unit left
+        clients.append(client)
+    start = threading.Barrier(len(clients))
+    answers: list = []
+
+    def buy(client: APIClient, n: int) -> None:
+        try:
+            start.wait(timeout=30)
+            response = checkout(client, HTTP_IDEMPOTENCY_KEY=f"race-{n}")
+            answers.append((response.status_code, response.json().get("code")))
+        finally:
+            connection.close()  # this thread's own connection
+
+    threads = [threading.Thread(target=buy, args=(client, n)) for n, client in enumerate(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(answers, key=str) == [(201, None)] + [(409, "insufficient_stock")] * 7
+    assert Variant.objects.get(id=last.id).stock == 0
+    assert Order.objects.filter(status="paid").count() == 1 and Order.objects.count() == 1
+    assert Cart.objects.filter(status="open", lines__isnull=False).count() == 7  # the others keep their carts
