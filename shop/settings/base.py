@@ -1,6 +1,7 @@
 from shop.settings.env import BASE_DIR, VAR_DIR, env
 
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-key-change-me")
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me"
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=DEV_SECRET_KEY)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
@@ -21,6 +22,7 @@ INSTALLED_APPS = [
     "shop.core",
     "shop.shoppers",
     "shop.scans",
+    "shop.carts",
     "shop.campaigns",
     "catalog",
 ]
@@ -107,4 +109,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Stable enum names in the schema, so generated app clients do not change when a model is added.
+    "ENUM_NAME_OVERRIDES": {
+        "ScanStatusEnum": "shop.scans.models.Scan.Status",
+        "OrderStatusEnum": "shop.carts.models.Order.Status",
+    },
 }
