@@ -12,6 +12,8 @@ api_v1 = [
     path("scans/", include("shop.scans.urls")),
     path("uploads/", UploadApi.as_view(), name="upload-create"),
     path("products/", include("catalog.urls")),
+    path("reports/", include("shop.campaigns.urls")),
+    path("", include("shop.carts.urls")),
 ]
 
 urlpatterns = [

@@ -63,7 +63,7 @@ def demo_catalog(db):
 
     from catalog.models import Product
 
-    call_command("seed_demo", per_category=3, verbosity=0)
+    call_command("seed_demo", per_category=3, no_marketing=True, verbosity=0)
     return Product.objects.all()
 
 

@@ -340,7 +340,8 @@ def _draw_hero(page: Image.Image, rng: np.random.Generator, hero: tuple[int, int
     slot_w = hero_w // n_products
     for index in range(n_products):
         category = str(rng.choice(DRAWN_CATEGORIES))
-        sprite = draw_item(rng, category, width=int(rng.integers(180, 300)))
+        # small pages get small sprites: drawing big ones only to shrink them is slow
+        sprite = draw_item(rng, category, width=max(48, int(rng.integers(180, 300) * min(1.0, 1.5 * page.width / 720))))
         if detail == "minimal":  # one flat silhouette: the hard-to-recognise case
             flat = Image.new("RGBA", sprite.size, _pastel(rng) + (255,))
             flat.putalpha(sprite.getchannel("A"))
@@ -447,9 +448,10 @@ def _page_pose(rng: np.random.Generator, page_size, photo_size, cond) -> np.ndar
     rot = np.eye(3) + math.sin(tilt) * kx + (1 - math.cos(tilt)) * kx @ kx
     points = points @ rot.T + [0, 0, 1.6]  # camera at the origin looking down +z, focal length 1.6
     image_points = 1.6 * points[:, :2] / points[:, 2:3]
-    extent = image_points.max(axis=0) - image_points.min(axis=0)
+    # scale: the page's apparent linear size relative to an upright page filling the frame
     scale = rng.uniform(*cond["scale"])
-    factor = scale * min(width / extent[0], height / extent[1])
+    fill = min(width / pw, height / ph) ** 2 * pw * ph
+    factor = scale * math.sqrt(fill / abs(cv2.contourArea(image_points.astype(np.float32))))
     image_points = (image_points - image_points.min(axis=0)) * factor
     size = image_points.max(axis=0)
     # place it: mostly inside the frame, sometimes running off an edge (part of the allowed occlusion)
@@ -459,12 +461,14 @@ def _page_pose(rng: np.random.Generator, page_size, photo_size, cond) -> np.ndar
                        rng.uniform(min(0, slack[1]) - spill[1], max(0, slack[1]) + spill[1])])
     destination = image_points + offset
     homography = cv2.getPerspectiveTransform(page_corners(page_size).astype(np.float32), destination.astype(np.float32))
-    # keep at least (1 - occlusion) of the page in frame: pull it inwards until it is
-    for _ in range(20):
+    # keep at least (1 - occlusion) of the page in frame: pull it inwards (and shrink it) until it is
+    for _ in range(30):
         if visible_fraction(homography, page_size, photo_size) >= 1 - cond["occlusion"] * 0.6:
             break
         centre = destination.mean(axis=0)
         destination += (np.array([width / 2, height / 2]) - centre) * 0.2
+        centre = destination.mean(axis=0)
+        destination = centre + (destination - centre) * 0.97
         homography = cv2.getPerspectiveTransform(page_corners(page_size).astype(np.float32),
                                                  destination.astype(np.float32))
     return homography.astype(np.float64)

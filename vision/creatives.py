@@ -54,6 +54,7 @@ CREATIVE_MAX_SIDE = 800  # the ad's artwork is reduced to this many pixels on it
 CREATIVE_MAX_FEATURES = 1200
 PHOTO_MAX_SIDE = 800  # phone photos likewise; SIFT time grows with the pixel count
 PHOTO_MAX_FEATURES = 2000
+SIFT_CONTRAST = 0.04
 GRID = 8  # coverage and spread are measured on a GRID x GRID grid over the creative
 SAME_DETAIL_DISTANCE = 0.3  # RootSIFT distance under which two creatives show the same detail
 
@@ -62,10 +63,10 @@ SAME_DETAIL_DISTANCE = 0.3  # RootSIFT distance under which two creatives show t
 class MatcherConfig:
     """Thresholds of the matcher; the defaults are tuned on `bench/ad_recognition.py` (see README)."""
 
-    top_n: int = 8  # shortlisted creatives that get geometric verification per scan
+    top_n: int | None = 8  # shortlisted creatives verified per scan; None verifies every creative (reference)
     vote_neighbours: int = 10  # nearest indexed descriptors looked up per photo descriptor
     vote_ratio: float = 0.85  # a vote needs: nearest < vote_ratio x nearest of any other creative
-    ratio: float = 0.8  # Lowe's ratio test on RootSIFT distances
+    ratio: float = 0.85  # Lowe's ratio test on RootSIFT distances
     min_matches: int = 10  # tentative matches needed to try RANSAC
     ransac_threshold: float = 6.0  # reprojection error (px at the extraction resolution)
     ransac_iterations: int = 2000
@@ -77,8 +78,9 @@ class MatcherConfig:
     neighbours: int = 6  # creatives each new creative is compared with to find shared content
     max_perspective: float = 4.0  # max/min of the homography's w over the creative's corners
     max_anisotropy: float = 5.0  # singular value ratio of the local affine map at the creative's centre
-    min_area_fraction: float = 0.005  # the creative's outline covers at least this share of the photo
-    max_area_fraction: float = 8.0  # ... and at most this (close-ups show part of the page)
+    min_area_fraction: float = 0.02  # the creative's outline covers at least this share of the photo
+    max_area_fraction: float = 1.5  # ... and at most this
+    min_in_frame: float = 0.5  # share of the creative's area that lands inside the photo frame
 
 
 @dataclass
@@ -187,7 +189,7 @@ def extract_features(
     if factor < 1.0:
         grey = cv2.resize(grey, (max(1, round(width * factor)), max(1, round(height * factor))),
                           interpolation=cv2.INTER_AREA)
-    sift = cv2.SIFT_create(nfeatures=max_features)
+    sift = cv2.SIFT_create(nfeatures=max_features, contrastThreshold=SIFT_CONTRAST)
     keypoints, descriptors = sift.detectAndCompute(grey, None)
     if descriptors is None or not keypoints:
         return CreativeFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8), (width, height),
@@ -464,13 +466,14 @@ class CreativeIndex:
         if len(features) < cfg.min_matches:
             return MatchReport(None, [], "too few features in the photo")
         candidates = []
-        for creative_id, votes in self._shortlist(features):
+        shortlist, voted_for = self._shortlist(features)
+        for creative_id, votes in shortlist:
             entry = self._entries[creative_id]
             candidate = Candidate(creative_id, votes)
             self.verifications += 1
             verified = self._verify(features, entry, candidate)
             if verified is not None:
-                self._score(entry, verified, candidate)
+                self._score(features, entry, verified, candidate, voted_for == entry.slot)
             candidates.append(candidate)
         return self._decide(candidates)
 
@@ -486,7 +489,7 @@ class CreativeIndex:
         self.refresh()
         excluded = set(exclude)
         found = []
-        for creative_id in self._similar(features, self.config.top_n, excluded, matchable_only=True):
+        for creative_id in self._similar(features, self.config.top_n or 8, excluded, matchable_only=True):
             entry = self._entries[creative_id]
             verified = self._verify(features, entry, Candidate(creative_id, 0.0))
             if verified is None:
@@ -517,8 +520,9 @@ class CreativeIndex:
         self._descriptors.train(descriptors, total)
         self._unindexed = set(self._entries)
 
-    def _shortlist(self, features: CreativeFeatures) -> list[tuple[Hashable, float]]:
-        """The `top_n` matchable creatives with the most distinctive descriptor votes.
+    def _shortlist(self, features: CreativeFeatures) -> tuple[list[tuple[Hashable, float]], np.ndarray]:
+        """The `top_n` matchable creatives with the most distinctive descriptor votes, and for each
+        photo descriptor the slot of the creative it voted for (-1: no vote).
 
         Each photo descriptor votes for the creative owning its nearest indexed descriptor, when
         that one is clearly nearer (ratio test) than the nearest descriptor of any other creative.
@@ -533,6 +537,11 @@ class CreativeIndex:
         runner_up = np.where(has_other, distance[np.arange(len(slots)), other.argmax(axis=1)], distance[:, -1])
         voting = (first[:, 0] >= 0) & (distance[:, 0] < cfg.vote_ratio * runner_up)
         votes = np.bincount(first[voting, 0], minlength=self._next_slot).astype(np.float64)
+        voted_for = np.where(voting, first[:, 0], -1)
+        if cfg.top_n is None:  # exhaustive: every matchable creative, most votes first
+            return [(cid, float(votes[self._entries[cid].slot])) for cid in sorted(
+                (cid for cid, entry in self._entries.items() if entry.matchable),
+                key=lambda cid: (-votes[self._entries[cid].slot], self._entries[cid].slot))], voted_for
         ranked = []
         for slot in np.argsort(-votes, kind="stable"):
             if votes[slot] <= 0 or len(ranked) == cfg.top_n:
@@ -540,7 +549,7 @@ class CreativeIndex:
             creative_id = self._by_slot.get(int(slot))
             if creative_id is not None and self._entries[creative_id].matchable:
                 ranked.append((creative_id, float(votes[slot])))
-        return ranked
+        return ranked, voted_for
 
     def _similar(self, features: CreativeFeatures, n: int, excluded: set, *, matchable_only: bool) -> list[Hashable]:
         """Creatives holding the most near-identical copies of `features`' descriptors."""
@@ -631,15 +640,30 @@ class CreativeIndex:
         candidate.inliers = int(inliers.sum())
         return _Verified(inliers, query_index, entry_index, homography)
 
-    def _score(self, entry: _Entry, verified: _Verified, candidate: Candidate) -> None:
+    def _score(self, query: CreativeFeatures, entry: _Entry, verified: _Verified, candidate: Candidate,
+               unambiguous: np.ndarray) -> None:
+        """Figures of a verified candidate. An inlier is distinctive when its creative feature is
+        shared with no other creative in place (not template) and its photo descriptor voted for
+        this creative (no other creative has a look-alike detail anywhere: not a common glyph)."""
         cfg = self.config
         inlier_idx = verified.entry_index[verified.inliers]
-        distinctive = inlier_idx[entry.share_count[inlier_idx] == 0]
+        is_distinctive = entry.share_count == 0
+        distinctive_mask = is_distinctive[inlier_idx] & unambiguous[verified.query_index[verified.inliers]]
+        distinctive = inlier_idx[distinctive_mask]
+        # DEV
+        pos_only = inlier_idx[is_distinctive[inlier_idx]]
+        candidate.dev = dict(dinl_pos=len(pos_only), dcells_pos=len(np.unique(entry.cells[pos_only])),
+                             dcells_vote=len(np.unique(entry.cells[distinctive])),
+                             voted_inl=int(unambiguous[verified.query_index[verified.inliers]].sum()),
+                             voted_cells=len(np.unique(entry.cells[inlier_idx[unambiguous[verified.query_index[verified.inliers]]]])))
         candidate.score = float(entry.weight[inlier_idx].sum())
         candidate.distinctive_inliers = len(distinctive)
         candidate.coverage = _cell_coverage(entry.cells, inlier_idx)
-        distinctive_cells = entry.cells[entry.share_count == 0]
-        candidate.distinctive_coverage = _cell_coverage(distinctive_cells, None, hits=entry.cells[distinctive])
+        # of the distinctive content that the homography puts inside the photo, how much matched:
+        # a shared word or price in the same place covers a sliver of it, the right creative most
+        visible = _inside(_project(verified.homography, entry.features.keypoints), query.image_size)
+        candidate.distinctive_coverage = _cell_coverage(entry.cells[is_distinctive & visible], None,
+                                                        hits=entry.cells[distinctive])
         candidate.distinctive_extent = _minor_extent(entry.features.keypoints[distinctive]) / min(entry.features.image_size)
         if candidate.inliers < cfg.min_inliers:
             candidate.rejected = "too few inliers"
@@ -676,6 +700,15 @@ class CreativeIndex:
             distinctive_coverage=best.distinctive_coverage,
         )
         return MatchReport(match, candidates, "accepted")
+
+
+def _project(homography: np.ndarray, points: np.ndarray) -> np.ndarray:
+    mapped = np.c_[points.astype(np.float64), np.ones(len(points))] @ homography.T
+    return mapped[:, :2] / np.where(np.abs(mapped[:, 2:3]) < 1e-12, 1e-12, mapped[:, 2:3])
+
+
+def _inside(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return (points[:, 0] >= 0) & (points[:, 1] >= 0) & (points[:, 0] < size[0]) & (points[:, 1] < size[1])
 
 
 def _minor_extent(points: np.ndarray) -> float:
@@ -723,6 +756,10 @@ def implausible(homography: np.ndarray, creative_size: tuple[int, int], photo_si
     photo_area = float(photo_size[0] * photo_size[1])
     if not cfg.min_area_fraction * photo_area <= area <= cfg.max_area_fraction * photo_area:
         return "page size in the photo out of range"
+    frame = np.array([[0, 0], [photo_size[0], 0], [photo_size[0], photo_size[1]], [0, photo_size[1]]], np.float32)
+    in_frame, _ = cv2.intersectConvexConvex(quad.astype(np.float32), frame)
+    if in_frame < cfg.min_in_frame * area:
+        return "most of the page would lie outside the photo"
     centre = np.array([width / 2, height / 2, 1.0])
     a = homography @ centre
     jacobian = (homography[:2, :2] * a[2] - np.outer(a[:2], homography[2, :2])) / a[2] ** 2

@@ -1,10 +1,29 @@
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+
+from shop.campaigns.formatters import roi_chart_data, roi_json
+from shop.campaigns.reports import CampaignRoiReport, TrendReport
 
 from shop.campaigns.models import AdCreative, AdCreativeProduct, Campaign, ScanAttribution, SpendEntry
 from shop.campaigns.services import ad_creative_prepare
+
+
+class ReportRangeForm(forms.Form):
+    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("start") and cleaned.get("end") and cleaned["end"] < cleaned["start"]:
+            raise forms.ValidationError("The end is before the start.")
+        return cleaned
 
 
 def stars(rating: int) -> str:
@@ -153,6 +172,54 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.display(description="scans", ordering="scans_n")
     def scan_count(self, obj):
         return obj.scans_n
+
+    change_list_template = "admin/campaigns/campaign/change_list.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("reports/roi/", view(self.roi_report_view), name="campaigns_roi_report"),
+            path("reports/trends/", view(self.trend_report_view), name="campaigns_trend_report"),
+            *super().get_urls(),
+        ]
+
+    def _report_range(self, request):
+        form = ReportRangeForm(request.GET or None)
+        if form.is_valid():
+            return form, form.cleaned_data["start"], form.cleaned_data["end"]
+        end = timezone.localdate()
+        start = end - timedelta(days=59)
+        return ReportRangeForm(initial={"start": start, "end": end}), start, end
+
+    def roi_report_view(self, request):
+        form, start, end = self._report_range(request)
+        report = CampaignRoiReport(start=start, end=end)
+        campaigns = report.generate()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Campaign ROI",
+            "opts": self.model._meta,
+            "form": form,
+            "start": start,
+            "end": end,
+            "report": roi_json(campaigns, start=start, end=end, recognition=report.recognition_rate()),
+            "chart": roi_chart_data(campaigns),
+            "csv_url": f"{reverse('report-campaign-roi')}?start={start}&end={end}&format=csv",
+        }
+        return TemplateResponse(request, "admin/campaigns/roi_report.html", context)
+
+    def trend_report_view(self, request):
+        form, start, end = self._report_range(request)
+        rows = TrendReport(start=start, end=end).generate()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "What shoppers photograph",
+            "opts": self.model._meta,
+            "form": form,
+            "rows": rows,
+            "csv_url": f"{reverse('report-trends')}?start={start}&end={end}&format=csv",
+        }
+        return TemplateResponse(request, "admin/campaigns/trend_report.html", context)
 
     def save_formset(self, request, form, formset, change):
         if formset.model is AdCreative:

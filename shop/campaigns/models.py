@@ -130,3 +130,33 @@ class ScanAttribution(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["shopper", "-created_at"]), models.Index(fields=["campaign", "created_at"])]
+
+
+
+class OrderLineAttribution(models.Model):
+    """Product rule, last touch: the order line's product was promoted by the campaign whose ad the
+    shopper scanned most recently within the window before the order."""
+
+    line = models.OneToOneField("carts.OrderLine", on_delete=models.CASCADE, related_name="attribution")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="line_attributions")
+    touch = models.ForeignKey(ScanAttribution, on_delete=models.SET_NULL, null=True, related_name="+")
+    window_days = models.PositiveSmallIntegerField(help_text="the window in force when the order was placed")
+    revenue = models.DecimalField(max_digits=12, decimal_places=2)
+    units = models.PositiveIntegerField()
+    attributed_at = models.DateTimeField(db_index=True, help_text="when the order was placed")
+
+
+class OrderCampaignAttribution(models.Model):
+    """Campaign rule: the shopper scanned any ad of the campaign within the window before the order;
+    the whole order counts for the campaign (an order may count for several campaigns)."""
+
+    order = models.ForeignKey("carts.Order", on_delete=models.CASCADE, related_name="campaign_attributions")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="order_attributions")
+    touch = models.ForeignKey(ScanAttribution, on_delete=models.SET_NULL, null=True, related_name="+")
+    window_days = models.PositiveSmallIntegerField()
+    revenue = models.DecimalField(max_digits=12, decimal_places=2)
+    units = models.PositiveIntegerField()
+    attributed_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["order", "campaign"], name="uniq_order_campaign")]

@@ -1,3 +1,4 @@
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -13,7 +14,7 @@ class HealthzApi(APIView):
     authentication_classes = ()
     permission_classes = (AllowAny,)
 
-    @extend_schema(operation_id="healthz", tags=["health"])
+    @extend_schema(operation_id="healthz", responses={200: OpenApiTypes.OBJECT}, tags=["health"])
     def get(self, request):
         return Response({"status": "ok"})
 
@@ -24,7 +25,7 @@ class ReadyzApi(APIView):
     authentication_classes = ()
     permission_classes = (AllowAny,)
 
-    @extend_schema(operation_id="readyz", tags=["health"])
+    @extend_schema(operation_id="readyz", responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT}, tags=["health"])
     def get(self, request):
         report = readiness()
         if report["ready"]:

@@ -35,3 +35,6 @@ SCAN_MIN_SCORE = {
 }
 # How much the words of a refinement ("in red") weigh against the picture, for models with text.
 REFINE_TEXT_WEIGHT = env.float("REFINE_TEXT_WEIGHT", default=0.6)
+
+# Campaign attribution: scans within this many days before an order count (stored per order).
+ATTRIBUTION_WINDOW_DAYS = env.int("ATTRIBUTION_WINDOW_DAYS", default=7)

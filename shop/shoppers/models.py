@@ -18,6 +18,7 @@ class Shopper(models.Model):
     platform = models.CharField(max_length=16, choices=Platform.choices)
     app_version = models.CharField(max_length=32, blank=True)
     locale = models.CharField(max_length=16, blank=True)
+    region = models.CharField(max_length=8, blank=True, help_text="country or region code, for trend reports")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

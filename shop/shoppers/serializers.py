@@ -7,12 +7,15 @@ class ShopperRegisterInputSerializer(serializers.Serializer):
     platform = serializers.ChoiceField(choices=Shopper.Platform.choices)
     app_version = serializers.RegexField(r"^[0-9A-Za-z.+-]{1,32}$", required=False, default="")
     locale = serializers.RegexField(r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$", max_length=16, required=False, default="")
+    region = serializers.RegexField(
+        r"^[A-Za-z0-9-]{2,8}$", required=False, default="", help_text="e.g. GB; taken from the locale when absent"
+    )
 
 
 class ShopperOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Shopper
-        fields = ("id", "platform", "app_version", "locale", "created_at")
+        fields = ("id", "platform", "app_version", "locale", "region", "created_at")
 
 
 class ShopperRegisteredOutputSerializer(ShopperOutputSerializer):

@@ -1,4 +1,5 @@
 import io
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -26,6 +27,18 @@ def test_seed_demo_builds_an_indexed_catalog_of_300_products_in_15_categories(db
     assert ImageEmbedding.objects.count() == ProductImage.objects.count()
     colors = {v["color"] for p in Product.objects.all()[:50] for v in p.variants.values_list("options", flat=True)}
     assert len(colors) > 5
+    # ... and 60 days of marketing history that the ROI report turns into figures.
+    from django.utils import timezone
+
+    from shop.campaigns.models import AdCreative, Campaign
+    from shop.campaigns.reports import CampaignRoiReport
+
+    assert Campaign.objects.count() == 4
+    assert AdCreative.objects.filter(rating__gte=1, features__isnull=False).count() == 12
+    today = timezone.localdate()
+    totals = [c.total for c in CampaignRoiReport(start=today - timedelta(days=59), end=today).generate()]
+    assert all(t.scans > 0 and t.spend > 0 and t.orders > 0 for t in totals)
+    assert any(t.roi > 0 for t in totals) and any(t.roi < 0 for t in totals)
     # Loading again when the catalog has products changes nothing.
     before = Product.objects.count()
     call_command("seed_demo", if_empty=True, verbosity=0)
@@ -33,7 +46,7 @@ def test_seed_demo_builds_an_indexed_catalog_of_300_products_in_15_categories(db
 
 
 def test_try_a_photo_finds_the_product_in_a_photo(staff_client):
-    call_command("seed_demo", per_category=2, verbosity=0)
+    call_command("seed_demo", per_category=2, no_marketing=True, verbosity=0)
     product = Product.objects.get(handle="demo-handbag-bags-01")
     with product.images.first().image.open("rb") as f:
         shot = vision_adapter.decode(f.read()).image
@@ -61,7 +74,7 @@ def test_try_a_photo_rejects_a_non_picture_with_a_message(staff_client):
 
 
 def test_models_command_enables_switches_and_drops(transactional_db, capsys):
-    call_command("seed_demo", per_category=1, verbosity=0)
+    call_command("seed_demo", per_category=1, no_marketing=True, verbosity=0)
     images = ProductImage.objects.count()
     call_command("models", "enable", "tiny-test")
     assert ImageEmbedding.objects.filter(model_key="tiny-test").count() == images  # eager back-fill

@@ -73,3 +73,15 @@ def test_an_unhandled_exception_in_a_view_becomes_a_500_problem(client, monkeypa
     response = client.post("/api/v1/shoppers/", {"platform": "ios"}, content_type="application/json")
     body = assert_problem(response, 500, "server_error")
     assert "database on fire" not in body["detail"]
+
+
+def test_the_openapi_schema_generates_without_errors_or_warnings(db):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("spectacular", "--fail-on-warn", "--validate", stdout=out, stderr=StringIO())
+    schema = out.getvalue()
+    for path in ("/api/v1/scans/", "/api/v1/cart/", "/api/v1/orders/", "/api/v1/reports/campaigns/roi/", "/readyz"):
+        assert f"  {path}:" in schema

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_scan_is_processed_by_a_real_worker_and_finds_the_product(worker_process):
-    call_command("seed_demo", per_category=2, verbosity=0)
+    call_command("seed_demo", per_category=2, no_marketing=True, verbosity=0)
     product = Product.objects.get(handle="demo-hat-accessories-01")
     shopper = new_shopper_client()
     env = {"CELERY_BROKER_URL": REDIS_TEST_BROKER, "VISION_MODEL": TEST_MODEL_KEY}

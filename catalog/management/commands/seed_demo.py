@@ -8,23 +8,29 @@ from tqdm import tqdm
 
 from catalog.demo import demo_products, draw_product, jpeg_bytes
 from catalog.models import Brand, Category, Product, ProductImage, Variant
+from shop.campaigns.demo import seed_marketing_history
+from shop.campaigns.models import Campaign
 
 
 class Command(BaseCommand):
-    help = "Build the demo catalog from pictures drawn offline (18 categories, 324 products), then index it."
+    help = (
+        "Build the demo catalog from pictures drawn offline (18 categories, 324 products), index it, and "
+        "add 60 days of campaigns, creatives, spend, scans, carts and orders."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--if-empty", action="store_true", help="do nothing when the catalog has products")
         parser.add_argument("--per-category", type=int, default=18)
         parser.add_argument("--no-index", action="store_true", help="leave indexing to the worker")
+        parser.add_argument("--no-marketing", action="store_true", help="no campaigns, scans and orders history")
 
-    def handle(self, *args, if_empty=False, per_category=18, no_index=False, **options):
+    def handle(self, *args, if_empty=False, per_category=18, no_index=False, no_marketing=False, **options):
+        quiet = options["verbosity"] == 0
         if if_empty and Product.objects.exists():
             self.stdout.write("The catalog has products; demo data not loaded.")
             return
         products = demo_products(per_category=per_category)
         rng = np.random.default_rng(11)
-        quiet = options["verbosity"] == 0
         with transaction.atomic():
             for index, spec in enumerate(tqdm(products, desc="demo catalog", unit="product", disable=quiet)):
                 department = self._category(spec.department, None)
@@ -59,6 +65,13 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo catalog: {Product.objects.count()} products, {Category.objects.count()} categories.")
         if not no_index:
             call_command("reindex", verbosity=options["verbosity"])
+        if not no_marketing and not Campaign.objects.exists():
+            with tqdm(total=60, desc="marketing history", unit="day", disable=quiet) as bar:
+                counts = seed_marketing_history(days=60, progress=bar)
+            self.stdout.write(
+                f"Marketing demo: {Campaign.objects.count()} campaigns, {counts['ad_scans']} ad scans, "
+                f"{counts['look_scans']} shop-the-look scans, {counts['orders']} orders over 60 days."
+            )
 
     @staticmethod
     def _category(name: str, parent: Category | None) -> Category:

@@ -1,0 +1,90 @@
+from datetime import date, timedelta
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import IsAdminUser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from shop.campaigns.formatters import roi_csv, roi_json, trends_csv
+from shop.campaigns.reports import CampaignRoiReport, TrendReport
+
+
+class CSVRenderer(BaseRenderer):
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, str) else ""
+
+
+class DateRangeSerializer(serializers.Serializer):
+    start = serializers.DateField(required=False)
+    end = serializers.DateField(required=False)
+    campaign = serializers.ListField(child=serializers.SlugField(), required=False)
+
+    def validate(self, attrs):
+        today = timezone.localdate()
+        attrs.setdefault("end", today)
+        attrs.setdefault("start", attrs["end"] - timedelta(days=29))
+        if attrs["end"] < attrs["start"]:
+            raise serializers.ValidationError({"end": "must not be before start"})
+        if (attrs["end"] - attrs["start"]).days > 366:
+            raise serializers.ValidationError({"start": "at most 366 days per report"})
+        return attrs
+
+
+def date_range(request) -> dict:
+    query = DateRangeSerializer(data={**request.query_params.dict(), "campaign": request.query_params.getlist("campaign")})
+    query.is_valid(raise_exception=True)
+    return query.validated_data
+
+
+_REPORT_PARAMETERS = [
+    OpenApiParameter("start", date, description="first day (default: 30 days before end)"),
+    OpenApiParameter("end", date, description="last day, inclusive (default: today)"),
+    OpenApiParameter("format", str, enum=["json", "csv"]),
+]
+
+
+class CampaignRoiReportApi(APIView):
+    """ROI per campaign and day (staff only). `?format=csv` for a spreadsheet."""
+
+    permission_classes = (IsAdminUser,)
+    renderer_classes = (JSONRenderer, CSVRenderer)
+
+    @extend_schema(
+        operation_id="report_campaign_roi",
+        parameters=[*_REPORT_PARAMETERS, OpenApiParameter("campaign", str, many=True, description="campaign codes")],
+        responses={200: dict},
+        tags=["reports"],
+    )
+    def get(self, request):
+        params = date_range(request)
+        report = CampaignRoiReport(start=params["start"], end=params["end"], campaign_codes=params.get("campaign"))
+        campaigns = report.generate()
+        if request.accepted_renderer.format == "csv":
+            response = Response(roi_csv(campaigns), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="campaign-roi-{params["start"]}-{params["end"]}.csv"'
+            return response
+        return Response(roi_json(campaigns, start=params["start"], end=params["end"], recognition=report.recognition_rate()))
+
+
+class TrendReportApi(APIView):
+    """What shoppers photograph: item categories and colours per week and region (staff only)."""
+
+    permission_classes = (IsAdminUser,)
+    renderer_classes = (JSONRenderer, CSVRenderer)
+
+    @extend_schema(operation_id="report_trends", parameters=_REPORT_PARAMETERS, responses={200: dict}, tags=["reports"])
+    def get(self, request):
+        params = date_range(request)
+        rows = TrendReport(start=params["start"], end=params["end"]).generate()
+        if request.accepted_renderer.format == "csv":
+            return Response(trends_csv(rows), content_type="text/csv; charset=utf-8")
+        return Response(
+            {"start": params["start"], "end": params["end"], "weeks": [{**row, "week": row["week"].isoformat()} for row in rows]}
+        )

@@ -1,0 +1,184 @@
+"""Attribution of orders to campaigns, and the ROI report's arithmetic, CSV and access."""
+
+import csv
+import io
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from catalog.models import Product, Variant
+from shop.campaigns.models import AdCreative, AdCreativeProduct, Campaign, ScanAttribution, SpendEntry
+from shop.scans.models import Scan
+from tests.scans.conftest import new_shopper_client
+
+TODAY = timezone.localdate()
+
+
+@pytest.fixture
+def catalog_products(demo_catalog):
+    products = list(Product.objects.order_by("id")[:4])
+    Variant.objects.filter(product__in=products).update(price="20.00", stock=50, currency="EUR")
+    return products
+
+
+def make_campaign(code: str, products: list[Product]) -> tuple[Campaign, AdCreative]:
+    campaign = Campaign.objects.create(name=code.title(), code=code, channel="poster", starts_on=TODAY - timedelta(days=60))
+    creative = AdCreative.objects.create(campaign=campaign, name=f"{code}-creative", image="creatives/x.jpg")
+    for position, product in enumerate(products):
+        AdCreativeProduct.objects.create(creative=creative, product=product, position=position)
+    return campaign, creative
+
+
+def ad_scan(client, creative: AdCreative, *, ago: timedelta) -> Scan:
+    """A finished ad scan of `creative` by this shopper, `ago` before now."""
+    when = timezone.now() - ago
+    scan = Scan.objects.create(shopper=client.shopper, kind="ad", status="done", result_kind="ad")
+    Scan.objects.filter(id=scan.id).update(created_at=when)
+    ScanAttribution.objects.create(
+        scan=scan, campaign=creative.campaign, creative=creative, shopper=client.shopper,
+        confidence=0.9, homography=[[1, 0, 0], [0, 1, 0], [0, 0, 1]], created_at=when,
+    )  # fmt: skip
+    return scan
+
+
+def buy(client, product: Product, quantity: int = 1, scan: Scan | None = None) -> dict:
+    variant = product.variants.order_by("id").first()
+    body = {"variant_id": variant.id, "quantity": quantity}
+    if scan is not None:
+        body["scan_id"] = str(scan.id)
+    assert client.post("/api/v1/cart/items/", body, format="json").status_code in (200, 201)
+    response = client.post("/api/v1/orders/", {"payment_token": "tok_visa"}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def roi(client, **params) -> dict:
+    query = {"start": (TODAY - timedelta(days=30)).isoformat(), "end": TODAY.isoformat(), **params}
+    response = client.get("/api/v1/reports/campaigns/roi/", query)
+    assert response.status_code == 200, response.content
+    return {c["code"]: c for c in response.json()["campaigns"]}
+
+
+@pytest.fixture
+def staff(client, db):
+    client.force_login(get_user_model().objects.create_superuser("marketer", "m@example.com", "a-long-password-1"))
+    return client
+
+
+def test_attribution_window_edges(catalog_products, staff):
+    tee, bag = catalog_products[:2]
+    spring, _ = make_campaign("spring", [tee])
+    summer, summer_creative = make_campaign("summer", [bag])
+    inside, outside = new_shopper_client(), new_shopper_client()
+    ad_scan(inside, summer_creative, ago=timedelta(days=7) - timedelta(minutes=1))
+    ad_scan(outside, summer_creative, ago=timedelta(days=7) + timedelta(minutes=1))
+    buy(inside, bag)
+    buy(outside, bag)
+    report = roi(staff)
+    assert report["summer"]["total"]["orders"] == 1
+    assert report["summer"]["total"]["revenue"] == "20.00"
+    assert report["spring"]["total"]["orders"] == 0
+
+
+def test_the_last_touch_among_promoting_campaigns_wins(catalog_products, staff):
+    tee = catalog_products[0]
+    first, first_creative = make_campaign("first", [tee])
+    second, second_creative = make_campaign("second", [tee])
+    other, other_creative = make_campaign("other", [catalog_products[3]])  # does not promote the tee
+    shopper = new_shopper_client()
+    ad_scan(shopper, first_creative, ago=timedelta(days=3))
+    ad_scan(shopper, second_creative, ago=timedelta(days=2))
+    ad_scan(shopper, other_creative, ago=timedelta(hours=1))  # the latest scan, but of another product
+    buy(shopper, tee, quantity=3)
+    report = roi(staff)
+    assert report["second"]["total"]["orders"] == 1 and report["second"]["total"]["units"] == 3
+    assert report["second"]["total"]["revenue"] == "60.00"
+    assert report["first"]["total"]["orders"] == 0 and report["other"]["total"]["orders"] == 0
+    # The campaign rule counts the whole order for every campaign scanned in the window.
+    assert {code: report[code]["total"]["campaign_orders"] for code in report} == {"first": 1, "second": 1, "other": 1}
+
+
+def test_attribution_is_stored_at_order_time(catalog_products, staff, settings):
+    tee = catalog_products[0]
+    _, creative = make_campaign("stored", [tee])
+    shopper = new_shopper_client()
+    ad_scan(shopper, creative, ago=timedelta(days=5))
+    buy(shopper, tee)
+    settings.ATTRIBUTION_WINDOW_DAYS = 1  # a later change of the setting rewrites nothing
+    assert roi(staff)["stored"]["total"]["orders"] == 1
+
+
+def test_roi_and_roas_in_decimal_with_and_without_spend(catalog_products, staff):
+    tee = catalog_products[0]
+    paid, creative = make_campaign("paid", [tee])
+    free, _ = make_campaign("free", [catalog_products[1]])
+    shopper = new_shopper_client()
+    scan = ad_scan(shopper, creative, ago=timedelta(hours=2))
+    Variant.objects.filter(product=tee).update(price="19.99")
+    buy(shopper, tee, quantity=3, scan=scan)  # 59.97
+    SpendEntry.objects.create(campaign=paid, date=TODAY, amount="30.00")
+    SpendEntry.objects.create(campaign=paid, date=TODAY - timedelta(days=1), amount="10.00")
+    report = roi(staff)
+    total = report["paid"]["total"]
+    assert total["revenue"] == "59.97" and total["spend"] == "40.00"
+    assert Decimal(total["roi"]) == Decimal("0.4993") and Decimal(total["roas"]) == Decimal("1.4993")
+    assert total["cost_per_order"] == "40.00"
+    assert total["add_to_carts"] == 1 and total["scans"] == 1 and total["unique_shoppers"] == 1
+    assert [step["count"] for step in report["paid"]["funnel"]] == [1, 1, 1, 1]
+    assert report["free"]["total"]["roi"] is None and report["free"]["total"]["roas"] is None
+
+
+def test_the_csv_has_a_row_per_campaign_and_day_and_totals(catalog_products, staff):
+    tee = catalog_products[0]
+    paid, creative = make_campaign("csv-campaign", [tee])
+    shopper = new_shopper_client()
+    ad_scan(shopper, creative, ago=timedelta(hours=1))
+    buy(shopper, tee, quantity=2)
+    SpendEntry.objects.create(campaign=paid, date=TODAY, amount="8.00")
+    response = staff.get(
+        "/api/v1/reports/campaigns/roi/", {"start": TODAY.isoformat(), "end": TODAY.isoformat(), "format": "csv"}
+    )
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    mine = [row for row in rows if row["campaign"] == "csv-campaign"]
+    assert [row["date"] for row in mine] == [TODAY.isoformat(), "total"]
+    assert mine[0]["orders"] == "1" and mine[0]["units"] == "2" and mine[0]["revenue"] == "40.00"
+    assert mine[0]["spend"] == "8.00" and Decimal(mine[0]["roi"]) == Decimal("4") and Decimal(mine[0]["roas"]) == Decimal("5")
+
+
+def test_reports_are_staff_only(db, client):
+    shopper = new_shopper_client()
+    for url in ("/api/v1/reports/campaigns/roi/", "/api/v1/reports/trends/"):
+        response = shopper.get(url)
+        assert response.status_code == 403 and response["Content-Type"] == "application/problem+json"
+        assert client.get(url).status_code in (401, 403)
+    assert client.get("/admin/campaigns/campaign/reports/roi/").status_code == 302  # to the login page
+
+
+def test_bad_dates_are_problems(staff):
+    response = staff.get("/api/v1/reports/campaigns/roi/", {"start": "2026-02-30"})
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "start"
+    response = staff.get("/api/v1/reports/campaigns/roi/", {"start": "2026-05-01", "end": "2026-04-01"})
+    assert response.status_code == 400
+
+
+def test_trend_report_counts_categories_and_colours_per_week_and_region(demo_catalog, staff, django_capture_on_commit_callbacks):
+    from tests.scans.conftest import street_photo_of
+    from tests.scans.test_scan_api import post_scan
+
+    from shop.shoppers.services import shopper_register
+    from rest_framework.test import APIClient
+
+    _, token = shopper_register(platform="ios", locale="en-GB")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    with django_capture_on_commit_callbacks(execute=True):
+        post_scan(client, street_photo_of(Product.objects.first()), fields={"kind": "look"})
+    body = staff.get("/api/v1/reports/trends/").json()
+    (week,) = body["weeks"]
+    assert week["region"] == "GB" and week["items"] >= 1
+    assert sum(week["categories"].values()) == week["items"]
+    assert week["colors"]
