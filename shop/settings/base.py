@@ -115,3 +115,6 @@ SPECTACULAR_SETTINGS = {
         "OrderStatusEnum": "shop.carts.models.Order.Status",
     },
 }
+
+# Checkout charges through this provider (a dotted path); the default is the test provider.
+PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="shop.carts.payments.TestPaymentProvider")
