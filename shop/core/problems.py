@@ -8,13 +8,17 @@ field errors: `{"field": "photo", "code": "unsupported_format", "detail": "..."}
 from __future__ import annotations
 
 from http import HTTPStatus
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django import db
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status as http
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://shop-the-look.dev/problems/"
@@ -111,6 +115,12 @@ def drf_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = Problem(status=413, code="payload_too_large", detail="The request body is too large.")
     elif isinstance(exc, SuspiciousOperation):
         exc = exceptions.ParseError(str(exc))
+    elif isinstance(exc, (db.OperationalError, db.InterfaceError)):
+        # The database is restarting or unreachable: a temporary condition, not a bug. Django
+        # reconnects on the next request (CONN_HEALTH_CHECKS), so the client should retry.
+        logger.warning("database unavailable: %s", exc)
+        exc = Problem(status=503, code="database_unavailable", detail="The database is unavailable; retry shortly.")
+        exc.wait = 5
     if not isinstance(exc, exceptions.APIException):
         return None  # a bug: Django's 500 handler answers (with problem details) and logs it
 

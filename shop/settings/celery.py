@@ -21,7 +21,9 @@ if BROKER_EMBEDDED:
     for _folder in ("messages", "control"):
         (EMBEDDED_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    # Redis only: a message taken by a worker that died is delivered again after this many seconds;
+    # it must exceed the longest task (VISION_TASK_TIME_LIMIT). RabbitMQ redelivers at once.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)}
 
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Results live in the database rows that tasks write; nothing reads Celery results.

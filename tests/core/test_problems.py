@@ -85,3 +85,19 @@ def test_the_openapi_schema_generates_without_errors_or_warnings(db):
     schema = out.getvalue()
     for path in ("/api/v1/scans/", "/api/v1/cart/", "/api/v1/orders/", "/api/v1/reports/campaigns/roi/", "/readyz"):
         assert f"  {path}:" in schema
+
+
+@pytest.mark.django_db
+def test_a_database_outage_is_a_503_problem_with_retry_after(api_client, monkeypatch):
+    from django import db
+
+    from shop.shoppers import apis
+
+    def unreachable(**kwargs):
+        raise db.OperationalError("connection to server on socket failed: No such file or directory")
+
+    monkeypatch.setattr(apis, "shopper_register", unreachable)
+    response = api_client.post("/api/v1/shoppers/", {"platform": "ios"}, format="json")
+    body = assert_problem(response, 503, "database_unavailable")
+    assert response["Retry-After"] == "5"
+    assert "socket" not in body["detail"]
