@@ -103,6 +103,15 @@ def scan_claim(*, scan_id) -> Scan | None:
     return scan
 
 
+def stale_scan_ids(*, now=None) -> list:
+    """Scans queued or started longer ago than SCAN_REQUEUE_AFTER_SECONDS and not finished: their
+    message was lost (a broker restart without persistence) or their worker died."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.SCAN_REQUEUE_AFTER_SECONDS)
+    pending = Scan.objects.filter(status=Scan.Status.PENDING, created_at__lt=cutoff)
+    processing = Scan.objects.filter(status=Scan.Status.PROCESSING, started_at__lt=cutoff)
+    return list(pending.union(processing).values_list("id", flat=True))
+
+
 def scan_photos_purge(*, now=None) -> int:
     """Delete the photo files of scans older than SCAN_RETENTION_DAYS; their results stay."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.SCAN_RETENTION_DAYS)

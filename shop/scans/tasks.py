@@ -12,7 +12,7 @@ from catalog.search import search_photo
 from shop import vision_adapter
 from shop.campaigns.recognition import creative_index
 from shop.campaigns.services import scan_record_ad
-from shop.celery import reports_task, vision_task
+from shop.celery import default_task, reports_task, vision_task
 from shop.core.timing import StageTimer
 from shop.scans.filters import filters_from_json
 from shop.scans.models import Scan
@@ -22,6 +22,7 @@ from shop.scans.services import (
     scan_photos_purge,
     scan_record_no_ad,
     scan_store_results,
+    stale_scan_ids,
 )
 
 logger = logging.getLogger(__name__)
@@ -69,3 +70,15 @@ def process_scan(scan_id: str) -> None:
 @reports_task
 def purge_scan_photos() -> int:
     return scan_photos_purge()
+
+
+@default_task
+def requeue_stale_scans() -> int:
+    """Send stale scans to the vision queue again; process_scan is idempotent, so a scan whose
+    first message is still alive is simply done once."""
+    ids = stale_scan_ids()
+    for scan_id in ids:
+        process_scan.delay(str(scan_id))
+    if ids:
+        logger.warning("stale scans requeued", extra={"count": len(ids)})
+    return len(ids)

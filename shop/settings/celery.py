@@ -52,4 +52,5 @@ CELERY_BEAT_SCHEDULE = {
         for queue in Queues.ALL
     },
     "purge-scan-photos": {"task": "shop.scans.tasks.purge_scan_photos", "schedule": 3600.0},
+    "requeue-stale-scans": {"task": "shop.scans.tasks.requeue_stale_scans", "schedule": 60.0},
 }

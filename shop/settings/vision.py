@@ -25,6 +25,8 @@ SCAN_RESULTS_PER_ITEM = env.int("SCAN_RESULTS_PER_ITEM", default=8)
 SCAN_MAX_ITEMS = env.int("SCAN_MAX_ITEMS", default=6)
 SCAN_WAIT_MAX_SECONDS = env.float("SCAN_WAIT_MAX_SECONDS", default=10.0)
 SCAN_MAX_ATTEMPTS = env.int("SCAN_MAX_ATTEMPTS", default=3)
+# A scan still pending or processing after this long is queued again (lost message, dead worker).
+SCAN_REQUEUE_AFTER_SECONDS = env.int("SCAN_REQUEUE_AFTER_SECONDS", default=300)
 # "No confident match" below this cosine similarity, per model key ("*" for the others), e.g.
 # "color-texture-v1=0.93,clip-vit-b-32=0.75,*=0.5".
 SCAN_MIN_SCORE = {

@@ -100,3 +100,16 @@ def test_more_like_this(demo_catalog):
     assert len(ids) == 5 and product.id not in ids
     assert client.get("/api/v1/products/999999/similar/").status_code == 404
     assert client.get(f"/api/v1/products/{product.id}/similar/?k=500").status_code == 400
+
+
+def test_stale_scans_are_queued_again_and_finish_once(demo_catalog, settings):
+    from shop.scans.tasks import requeue_stale_scans
+
+    client = new_shopper_client()
+    lost = post_scan(client, street_photo_of(Product.objects.first())).json()["id"]  # its message never ran
+    assert requeue_stale_scans() == 0  # not stale yet
+    Scan.objects.filter(id=lost).update(created_at=timezone.now() - timedelta(seconds=settings.SCAN_REQUEUE_AFTER_SECONDS + 1))
+    assert requeue_stale_scans() == 1  # eager here: the task runs at once
+    scan = Scan.objects.get(id=lost)
+    assert scan.status == "done" and scan.attempts == 1
+    assert requeue_stale_scans() == 0
