@@ -105,6 +105,15 @@ def _field_errors(detail: Any, prefix: str = "") -> list[dict[str, str]]:
     return [{"field": prefix, "code": getattr(detail, "code", "invalid"), "detail": str(detail)}]
 
 
+def _is_storage_outage(exc: Exception) -> bool:
+    """S3 unreachable or refusing (network errors, 5xx, throttling): botocore's exceptions."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # pragma: no cover - boto3 is a dependency
+        return False
+    return isinstance(exc, (BotoCoreError, ClientError))
+
+
 def drf_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every API error leaves as problem details."""
     if isinstance(exc, Http404):
@@ -120,6 +129,10 @@ def drf_exception_handler(exc: Exception, context: dict) -> Response | None:
         # reconnects on the next request (CONN_HEALTH_CHECKS), so the client should retry.
         logger.warning("database unavailable: %s", exc)
         exc = Problem(status=503, code="database_unavailable", detail="The database is unavailable; retry shortly.")
+        exc.wait = 5
+    elif _is_storage_outage(exc):
+        logger.warning("storage unavailable: %s", exc)
+        exc = Problem(status=503, code="storage_unavailable", detail="Photo storage is unavailable; retry shortly.")
         exc.wait = 5
     if not isinstance(exc, exceptions.APIException):
         return None  # a bug: Django's 500 handler answers (with problem details) and logs it

@@ -166,3 +166,28 @@ def test_a_redelivered_scan_task_writes_nothing_twice(shopper, demo_catalog, dja
     process_scan(scan_id)
     assert (ScanItem.objects.count(), ScanMatch.objects.count()) == (items, matches)
     assert Scan.objects.get(id=scan_id).status == "done"
+
+
+def test_s3_unreachable_is_a_503_problem_and_writes_no_row(shopper, settings):
+    """Storage switched to an S3 endpoint where nothing listens: a clear error, no half-written scan."""
+    from django.core.files.storage import storages
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {"bucket_name": "shop-media", "endpoint_url": "http://127.0.0.1:9", "access_key": "x",
+                        "secret_key": "y", "region_name": "us-east-1"},
+        },
+    }  # fmt: skip
+    storages._storages.pop("default", None)
+    try:
+        from botocore.config import Config
+
+        storages["default"].config = Config(connect_timeout=1, retries={"max_attempts": 1})
+        response = post_scan(shopper, jpeg(Image.new("RGB", (300, 300), "red")))
+    finally:
+        storages._storages.pop("default", None)
+    assert response.status_code == 503 and response["Content-Type"] == PROBLEM
+    assert response.json()["code"] == "storage_unavailable"
+    assert not Scan.objects.exists()
