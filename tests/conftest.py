@@ -164,6 +164,9 @@ def _vision_model_for_tests(settings, request):
     from shop import vision_adapter
     from shop.celery import app
 
+    from django.core.cache import cache
+
+    cache.clear()  # throttle counts start from zero in every test
     settings.VISION_MODEL = TEST_MODEL_KEY
     vision_adapter.configured_model_key.cache_clear()
     eager = request.node.get_closest_marker("integration") is None

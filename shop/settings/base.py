@@ -97,6 +97,14 @@ REST_FRAMEWORK = {
         "shop.core.problems.ProblemJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # Scan creation only (the classes pass every other request); rates: THROTTLE_* at the end.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "shop.shoppers.throttles.ScanCreateShopperThrottle",
+        "shop.shoppers.throttles.ScanCreateIpThrottle",
+    ],
+    # The client IP is REMOTE_ADDR (0), or the Nth address from the right of X-Forwarded-For behind
+    # N trusted proxies; DRF's default (None) trusts the whole, client-written header.
+    "NUM_PROXIES": env.int("THROTTLE_NUM_PROXIES", default=0),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -118,3 +126,19 @@ SPECTACULAR_SETTINGS = {
 
 # Checkout charges through this provider (a dotted path); the default is the test provider.
 PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="shop.carts.payments.TestPaymentProvider")
+
+# Throttling: a brake on scan creation, not a security boundary (see shop/shoppers/throttles.py).
+# DRF keeps the counts in the default cache; production needs a cache shared by all processes (Redis).
+# An empty rate turns that limit off.
+THROTTLE_SCANS_PER_SHOPPER = env.str("THROTTLE_SCANS_PER_SHOPPER", default="60/min")
+THROTTLE_SCANS_PER_IP = env.str("THROTTLE_SCANS_PER_IP", default="300/min")
+
+# A cache shared by every process (Redis) for throttling counts; empty: per-process memory (one machine).
+CACHE_URL = env.str("CACHE_URL", default="")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}

@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -10,7 +11,9 @@ from shop.shoppers.serializers import (
     ShopperRegisteredOutputSerializer,
     ShopperRegisterInputSerializer,
 )
-from shop.shoppers.services import shopper_register
+from catalog.serializers import absolute_media_url
+from shop.shoppers.selectors import shopper_export
+from shop.shoppers.services import shopper_delete, shopper_register
 
 
 class ShopperRegisterApi(APIView):
@@ -37,3 +40,31 @@ class ShopperMeApi(APIView):
     @extend_schema(operation_id="shopper_me", responses=ShopperOutputSerializer, tags=["shoppers"])
     def get(self, request):
         return Response(ShopperOutputSerializer(request.shopper).data)
+
+    @extend_schema(
+        operation_id="shopper_delete",
+        description="Erase this shopper: photos (also pending uploads), scans, carts, the token. Orders and "
+        "ad-campaign attributions stay for accounting, no longer linked to the shopper. The token stops working.",
+        responses={204: None},
+        tags=["shoppers"],
+    )
+    def delete(self, request):
+        shopper_delete(shopper=request.shopper)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ShopperExportApi(APIView):
+    """All the data stored about the calling shopper, as a JSON file."""
+
+    permission_classes = (IsShopper,)
+    renderer_classes = (JSONRenderer,)
+
+    @extend_schema(operation_id="shopper_export", responses={200: dict}, tags=["shoppers"])
+    def get(self, request):
+        data = shopper_export(
+            shopper=request.shopper, photo_url=lambda photo: absolute_media_url(request, photo)
+        )
+        response = Response(data)
+        response["Content-Disposition"] = f'attachment; filename="shopper-{request.shopper.id}.json"'
+        response["Cache-Control"] = "no-store"
+        return response

@@ -1,8 +1,19 @@
+import contextlib
+import logging
+import os
+import uuid
+
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from shop.shoppers.models import Shopper
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -18,3 +29,82 @@ def shopper_register(*, platform: str, app_version: str = "", locale: str = "", 
     )
     token = Token.objects.create(user=user)
     return shopper, token.key
+
+
+# Orders outlive the shopper who placed them (accounting and the ROI report): a deleted shopper's
+# orders move to this one row, which stands for "a shopper who deleted their data".
+DELETED_SHOPPER_ID = uuid.UUID("00000000-0000-0000-0000-00000000dead")
+DELETED_SHOPPER_USERNAME = "deleted-shopper"
+
+
+def shopper_tombstone_get_or_create() -> Shopper:
+    """The installation's "deleted shopper": no token, an inactive user without a password."""
+    shopper = Shopper.objects.filter(id=DELETED_SHOPPER_ID).first()
+    if shopper is not None:
+        return shopper
+    with transaction.atomic():
+        user, _ = get_user_model().objects.get_or_create(
+            username=DELETED_SHOPPER_USERNAME, defaults={"is_active": False, "password": make_password(None)}
+        )
+        shopper, _ = Shopper.objects.get_or_create(
+            id=DELETED_SHOPPER_ID, defaults={"user": user, "platform": Shopper.Platform.WEB}
+        )
+    return shopper
+
+
+def _stored_files_delete(*, names: list[str], prefixes: list[str]) -> None:
+    """Delete the given files and whatever is left under the prefixes (pending direct uploads,
+    photos of scans made while the deletion ran), through the storage API (local or S3)."""
+    for prefix in prefixes:
+        try:
+            _, files = default_storage.listdir(prefix)
+        except FileNotFoundError:  # a local directory that was never created
+            continue
+        names = [*names, *(prefix + name for name in files)]
+    for name in dict.fromkeys(names):
+        try:
+            default_storage.delete(name)
+        except Exception:  # one stuck file must not keep the others; it is logged for a retry by hand
+            logger.exception("shopper file not deleted", extra={"file": name})
+    for prefix in prefixes:
+        if hasattr(default_storage, "path"):  # local storage leaves the (shopper-named) directory behind
+            with contextlib.suppress(OSError, NotImplementedError):
+                os.rmdir(default_storage.path(prefix))
+
+
+def shopper_delete(*, shopper: Shopper) -> None:
+    """Erase a shopper: photos, scans, carts, cart events, the token, the user and the profile.
+
+    Kept, without the link to the person: orders and their lines and campaign attributions (moved to
+    the "deleted shopper"), and each ad scan's attribution (campaign, creative, time) with a bare scan
+    row — `ScanAttribution.scan` cascades, so deleting those scans would rewrite the ROI report's scan
+    counts. The attribution's `shopper` becomes NULL; the bare scan (no photo, items or filters) is
+    moved to the "deleted shopper", and add-to-cart events from it stay there too, for the funnel.
+    Database changes are one transaction; files are deleted only once it has committed.
+    """
+    from shop.campaigns.models import ScanAttribution
+    from shop.carts.models import CartEvent, Order
+    from shop.scans.models import Scan, ScanItem
+    from shop.scans.uploads import shopper_prefix
+
+    tombstone = shopper_tombstone_get_or_create()
+    if shopper.id == tombstone.id:
+        raise ValueError("the deleted-shopper row is not a person")
+    with transaction.atomic():
+        shopper = Shopper.objects.select_for_update().get(id=shopper.id)
+        photos = [name for name in Scan.objects.filter(shopper=shopper).values_list("photo", flat=True) if name]
+
+        attributed = list(ScanAttribution.objects.filter(scan__shopper=shopper).values_list("scan_id", flat=True))
+        ScanItem.objects.filter(scan_id__in=attributed).delete()  # their matches go with them
+        Scan.objects.filter(id__in=attributed).update(
+            shopper=tombstone, photo="", photo_sha256="", photo_deleted_at=timezone.now(), filters={}, failure_reason=""
+        )
+        ScanAttribution.objects.filter(Q(shopper=shopper) | Q(scan_id__in=attributed)).update(shopper=None)
+        CartEvent.objects.filter(shopper=shopper, scan_id__in=attributed).update(shopper=tombstone)
+        Order.objects.filter(shopper=shopper).update(shopper=tombstone)
+
+        # The user's deletion cascades to its token, idempotency records and the shopper, whose
+        # deletion cascades to the remaining scans (items, matches), carts (lines) and cart events.
+        prefixes = [f"scans/{shopper.id}/", shopper_prefix(shopper)]
+        shopper.user.delete()
+        transaction.on_commit(lambda: _stored_files_delete(names=photos, prefixes=prefixes))

@@ -1,0 +1,177 @@
+"""A shopper exports and deletes their data; orders and campaign figures survive, anonymised."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from PIL import Image
+from rest_framework.authtoken.models import Token
+
+from shop.campaigns.models import OrderCampaignAttribution, OrderLineAttribution, ScanAttribution
+from shop.carts.models import Cart, CartEvent, Order, OrderLine
+from shop.scans.models import Scan, ScanItem, ScanMatch
+from shop.shoppers.models import Shopper
+from shop.shoppers.services import DELETED_SHOPPER_ID, shopper_delete
+from tests.campaigns.test_attribution_reports import ad_scan, buy, make_campaign, roi, staff  # noqa: F401
+from tests.carts.conftest import make_variant
+from tests.scans.conftest import new_shopper_client
+from tests.shoppers.storage import bucket_keys, s3_storage
+
+PROBLEM = "application/problem+json"
+
+
+def photo_bytes(color="red") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), color).save(out, "JPEG")
+    return out.getvalue()
+
+
+def scan_with_photo(client, *, product=None) -> Scan:
+    """A finished look scan with a stored photo and (given a product) one item and match."""
+    scan = Scan(shopper=client.shopper, kind="look", status="done", result_kind="look", filters={"max_price": 50})
+    scan.photo.save("ignored.jpg", ContentFile(photo_bytes()), save=True)
+    if product is not None:
+        item = ScanItem.objects.create(scan=scan, position=0, x0=0, y0=0, x1=1, y1=1, category="tops", score=0.9)
+        ScanMatch.objects.create(item=item, product=product, rank=1, score=0.8)
+    return scan
+
+
+@pytest.fixture
+def shoppers(db):
+    """A with a look scan, an ad scan, an attributed paid order and an open cart; B with a scan and an order."""
+    a, b = new_shopper_client(), new_shopper_client()
+    tee, sock = make_variant(price="20.00"), make_variant(price="5.00")
+    campaign, creative = make_campaign("privacy-spring", [tee.product])
+    a.look = scan_with_photo(a, product=tee.product)
+    a.ad = ad_scan(a, creative, ago=timedelta(hours=1))
+    a.order = buy(a, tee.product, quantity=2, scan=a.ad)
+    assert a.post("/api/v1/cart/items/", {"variant_id": sock.id, "quantity": 1}, format="json").status_code == 201
+    b.look = scan_with_photo(b)
+    b.order = buy(b, sock.product)
+    a.campaign, b.campaign = campaign, campaign
+    return a, b
+
+
+def test_the_export_holds_the_shoppers_data_and_nobody_elses(shoppers):
+    a, b = shoppers
+    response = a.get("/api/v1/shoppers/me/export")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="shopper-{a.shopper.id}.json"'
+    assert response["Cache-Control"] == "no-store"
+    data = response.json()
+    assert data["profile"]["id"] == str(a.shopper.id)
+
+    scans = {scan["id"]: scan for scan in data["scans"]}
+    assert set(scans) == {str(a.look.id), str(a.ad.id)}
+    look = scans[str(a.look.id)]
+    assert look["photo_url"].startswith(f"http://testserver/media/scans/{a.shopper.id}/")
+    assert look["items"][0]["category"] == "tops" and look["items"][0]["matches"][0]["rank"] == 1
+    assert [o["id"] for o in data["orders"]] == [a.order["id"]]
+    assert data["orders"][0]["lines"][0]["quantity"] == 2
+    assert sorted(c["status"] for c in data["carts"]) == ["open", "ordered"]
+    assert sum(len(c["lines"]) for c in data["carts"]) == 2
+    assert len(data["cart_events"]) == 2
+    assert data["ad_scans"] == [
+        {"scan_id": str(a.ad.id), "campaign_code": "privacy-spring", "creative_name": "privacy-spring-creative",
+         "created_at": data["ad_scans"][0]["created_at"]},
+    ]  # fmt: skip
+    text = response.content.decode()
+    for foreign in (b.shopper.id, b.look.id, b.order["id"]):
+        assert str(foreign) not in text
+
+
+def test_deleting_erases_the_person_and_keeps_anonymised_figures(shoppers, staff, django_capture_on_commit_callbacks):  # noqa: F811
+    a, b = shoppers
+    user_id, photo = a.shopper.user_id, a.look.photo.name
+    assert default_storage.exists(photo)
+    before = roi(staff)["privacy-spring"]["total"]
+    assert before["revenue"] == "40.00" and before["scans"] == 1 and before["add_to_carts"] == 1
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = a.delete("/api/v1/shoppers/me")
+    assert response.status_code == 204
+
+    # The person: gone, and the token with them.
+    assert not Shopper.objects.filter(id=a.shopper.id).exists()
+    assert not get_user_model().objects.filter(id=user_id).exists()
+    assert not Token.objects.filter(user_id=user_id).exists()
+    refused = a.get("/api/v1/shoppers/me")
+    assert refused.status_code == 401 and refused["Content-Type"] == PROBLEM
+    assert not default_storage.exists(photo)
+    assert not Scan.objects.filter(id=a.look.id).exists() and not ScanItem.objects.filter(scan_id=a.look.id).exists()
+    assert not Cart.objects.filter(shopper_id=a.shopper.id).exists()
+    assert not CartEvent.objects.filter(shopper_id=a.shopper.id).exists()
+
+    # The accounts: the order, its lines and attributions stay, held by the "deleted shopper".
+    order = Order.objects.get(id=a.order["id"])
+    assert order.shopper_id == DELETED_SHOPPER_ID and str(order.total) == "40.00"
+    assert OrderLine.objects.filter(order=order).count() == 1
+    assert OrderLineAttribution.objects.filter(line__order=order).count() == 1
+    assert OrderCampaignAttribution.objects.filter(order=order).count() == 1
+    # The ad scan's attribution stays, without the shopper; its scan is a bare row without a photo.
+    touch = ScanAttribution.objects.get(scan_id=a.ad.id)
+    assert touch.shopper_id is None and touch.campaign == a.campaign
+    bare = Scan.objects.get(id=a.ad.id)
+    assert bare.shopper_id == DELETED_SHOPPER_ID and not bare.photo and bare.filters == {}
+    after = roi(staff)["privacy-spring"]["total"]
+    for figure in ("revenue", "orders", "units", "campaign_orders", "campaign_revenue", "scans", "add_to_carts"):
+        assert after[figure] == before[figure], figure
+    assert after["unique_shoppers"] == before["unique_shoppers"] - 1  # a deleted person is nobody
+
+    # The other shopper: untouched.
+    assert b.get("/api/v1/shoppers/me").status_code == 200
+    assert default_storage.exists(b.look.photo.name)
+    assert b.get(f"/api/v1/orders/{b.order['id']}/").status_code == 200
+    assert [s["id"] for s in b.get("/api/v1/scans/").json()["results"]] == [str(b.look.id)]
+
+
+def test_the_deleted_shopper_cannot_sign_in_and_is_shared(db):
+    first, second = new_shopper_client(), new_shopper_client()
+    shopper_delete(shopper=first.shopper)
+    shopper_delete(shopper=second.shopper)
+    tombstone = Shopper.objects.get(id=DELETED_SHOPPER_ID)
+    assert tombstone.platform == "web"
+    assert not tombstone.user.is_active and not tombstone.user.has_usable_password()
+    assert not Token.objects.filter(user=tombstone.user).exists()
+    assert Shopper.objects.filter(id=DELETED_SHOPPER_ID).count() == 1
+    with pytest.raises(ValueError):
+        shopper_delete(shopper=tombstone)
+
+
+def test_a_failed_deletion_deletes_no_files_and_no_rows(db, monkeypatch, django_capture_on_commit_callbacks):
+    a = new_shopper_client()
+    scan = scan_with_photo(a)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("database trouble")
+
+    monkeypatch.setattr(get_user_model(), "delete", fail)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(RuntimeError):
+        shopper_delete(shopper=a.shopper)
+    assert callbacks == []
+    assert Scan.objects.filter(id=scan.id).exists() and default_storage.exists(scan.photo.name)
+    default_storage.delete(scan.photo.name)
+
+
+def test_deleting_on_s3_removes_photos_and_pending_uploads(db, s3_server, django_capture_on_commit_callbacks):
+    with s3_storage(s3_server) as (s3, bucket):
+        a, b = new_shopper_client(), new_shopper_client()
+        a_scan, b_scan = scan_with_photo(a), scan_with_photo(b)
+        # A direct upload A asked for and never turned into a scan, sent with the presigned POST.
+        upload = a.post("/api/v1/uploads/").json()
+        s3.put_object(Bucket=bucket, Key=upload["upload_key"], Body=photo_bytes())
+        assert set(bucket_keys(s3, bucket, f"scans/{a.shopper.id}/")) == {a_scan.photo.name}
+        assert bucket_keys(s3, bucket, f"uploads/{a.shopper.id}/") == [upload["upload_key"]]
+
+        with django_capture_on_commit_callbacks(execute=True):
+            assert a.delete("/api/v1/shoppers/me").status_code == 204
+
+        assert bucket_keys(s3, bucket, f"scans/{a.shopper.id}/") == []
+        assert bucket_keys(s3, bucket, f"uploads/{a.shopper.id}/") == []
+        assert bucket_keys(s3, bucket) == [b_scan.photo.name]
+        assert a.get("/api/v1/shoppers/me").status_code == 401

@@ -1,0 +1,58 @@
+"""Scan creation is rate-limited per shopper and per client IP; nothing else is."""
+
+import io
+
+import pytest
+from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from tests.scans.conftest import new_shopper_client
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttle_counts():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def post_scan(client, ip: str):
+    out = io.BytesIO()
+    Image.new("RGB", (400, 300), (30, 90, 200)).save(out, "JPEG")
+    photo = SimpleUploadedFile("p.jpg", out.getvalue(), content_type="image/jpeg")
+    return client.post("/api/v1/scans/", {"photo": photo}, format="multipart", REMOTE_ADDR=ip)
+
+
+def test_the_shopper_limit_refuses_the_next_scan_with_a_429_problem(db, settings):
+    settings.THROTTLE_SCANS_PER_SHOPPER, settings.THROTTLE_SCANS_PER_IP = "2/min", "100/min"
+    busy, other = new_shopper_client(), new_shopper_client()
+    assert [post_scan(busy, "10.9.0.1").status_code for _ in range(2)] == [202, 202]
+    refused = post_scan(busy, "10.9.0.1")
+    assert refused.status_code == 429 and refused["Content-Type"] == PROBLEM
+    assert refused.json()["code"] == "throttled"
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    # Only scan creation is limited, and only for this shopper.
+    assert busy.get("/api/v1/scans/").status_code == 200
+    assert post_scan(other, "10.9.0.1").status_code == 202
+
+
+def test_the_ip_limit_counts_every_shopper_behind_one_address(db, settings):
+    settings.THROTTLE_SCANS_PER_SHOPPER, settings.THROTTLE_SCANS_PER_IP = "100/min", "2/min"
+    first, second = new_shopper_client(), new_shopper_client()
+    assert post_scan(first, "10.9.0.2").status_code == 202
+    assert post_scan(second, "10.9.0.2").status_code == 202
+    assert post_scan(second, "10.9.0.2").status_code == 429
+    assert post_scan(second, "10.9.0.3").status_code == 202  # another address has its own count
+    # A forged X-Forwarded-For does not make a new client (NUM_PROXIES=0 uses REMOTE_ADDR).
+    forged = first.post("/api/v1/scans/", {}, format="multipart", REMOTE_ADDR="10.9.0.2", HTTP_X_FORWARDED_FOR="1.2.3.4")
+    assert forged.status_code == 429
+
+
+def test_an_empty_rate_turns_a_limit_off(db, settings):
+    settings.THROTTLE_SCANS_PER_SHOPPER, settings.THROTTLE_SCANS_PER_IP = "", "1/min"
+    shopper = new_shopper_client()
+    assert post_scan(shopper, "10.9.0.4").status_code == 202
+    assert post_scan(shopper, "10.9.0.4").status_code == 429
