@@ -26,8 +26,11 @@ urlpatterns = [
 ]
 
 if settings.STORAGE_BACKEND == "local":
-    # Single-machine mode serves its own media; with S3, media URLs point at the bucket.
-    urlpatterns.append(re_path(r"^media/(?P<path>.+)$", serve, {"document_root": settings.MEDIA_ROOT}))
+    # Single-machine mode serves its own catalog and ad pictures; shoppers' photos are served only
+    # to their owner, by the scans API. With S3, media URLs are signed bucket URLs.
+    urlpatterns.append(
+        re_path(r"^media/(?P<path>(products|creatives)/.+)$", serve, {"document_root": settings.MEDIA_ROOT})
+    )
 
 handler400 = "shop.core.problems.handler400"
 handler403 = "shop.core.problems.handler403"

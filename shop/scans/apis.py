@@ -3,6 +3,8 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
@@ -163,3 +165,20 @@ class UploadApi(APIView):
     @extend_schema(operation_id="upload_create", request=None, responses={201: dict}, tags=["scans"])
     def post(self, request):
         return Response(uploads.presigned_upload(shopper=request.shopper), status=status.HTTP_201_CREATED)
+
+
+class ScanPhotoApi(APIView):
+    """The stored (cleaned) photo of one of the shopper's own scans, with local storage."""
+
+    permission_classes = (IsShopper,)
+
+    @extend_schema(operation_id="scan_photo", responses={(200, "image/jpeg"): OpenApiTypes.BINARY}, tags=["scans"])
+    def get(self, request, scan_id):
+        scan = scans_of(shopper=request.shopper).filter(id=scan_id).first()
+        if scan is None:
+            raise Problem(status=404, code="not_found", detail="No such scan.")
+        if not scan.photo:
+            raise Problem(status=410, code="photo_deleted", detail="This scan's photo was deleted after the retention period.")
+        response = FileResponse(scan.photo.open("rb"), content_type="image/jpeg")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response

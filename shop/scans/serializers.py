@@ -1,5 +1,8 @@
 import json
 
+from django.conf import settings
+from django.urls import reverse
+
 from rest_framework import serializers
 
 from catalog.serializers import ProductHitSerializer, absolute_media_url
@@ -71,7 +74,13 @@ class ScanSerializer(serializers.ModelSerializer):
         )  # fmt: skip
 
     def get_photo_url(self, scan) -> str | None:
-        return absolute_media_url(self.context.get("request"), scan.photo)
+        if not scan.photo:
+            return None
+        if settings.STORAGE_BACKEND == "local":  # served to the owner only, by ScanPhotoApi
+            request = self.context.get("request")
+            url = reverse("scan-photo", args=[scan.id])
+            return request.build_absolute_uri(url) if request is not None else url
+        return absolute_media_url(self.context.get("request"), scan.photo)  # a signed, expiring S3 URL
 
     def get_model(self, scan) -> dict | None:
         if not scan.model_key:

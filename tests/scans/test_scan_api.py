@@ -191,3 +191,15 @@ def test_s3_unreachable_is_a_503_problem_and_writes_no_row(shopper, settings):
     assert response.status_code == 503 and response["Content-Type"] == PROBLEM
     assert response.json()["code"] == "storage_unavailable"
     assert not Scan.objects.exists()
+
+
+def test_scan_photos_are_served_to_their_owner_only(shopper, client):
+    response = post_scan(shopper, jpeg(Image.new("RGB", (320, 240), "navy")))
+    scan = Scan.objects.get(id=response.json()["id"])
+    photo_url = response.json()["photo_url"]
+    assert photo_url == f"http://testserver/api/v1/scans/{scan.id}/photo"
+    own = shopper.get(photo_url)
+    assert own.status_code == 200 and own["Content-Type"] == "image/jpeg"
+    assert b"".join(own.streaming_content)[:2] == b"\xff\xd8"
+    assert new_shopper_client().get(photo_url).status_code == 404
+    assert client.get(f"/media/{scan.photo.name}").status_code == 404  # not public in local mode
