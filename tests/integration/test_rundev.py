@@ -81,4 +81,6 @@ def test_rundev_becomes_ready_and_ctrl_c_stops_everything(tmp_path):
         lambda: not _processes_using(str(var_dir)), timeout=15, message="every child process to exit"
     )
     assert leftovers
-    assert "Embedded PostgreSQL stopped." in log_path.read_text()
+    output = log_path.read_text()
+    assert "Embedded PostgreSQL stopped." in output
+    assert "Traceback" not in output and "Exception ignored" not in output
