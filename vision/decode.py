@@ -148,13 +148,16 @@ def decode_image(data: bytes, *, limits: DecodeLimits = DecodeLimits()) -> Decod
         raise CorruptImage(f"The data looks like {sniffed} but cannot be read.") from exc
     except _DECODER_ERRORS as exc:
         raise CorruptImage(f"The {sniffed} data cannot be read: {exc}") from exc
-    if img.format != sniffed:
+    # Phone cameras write JPEGs with an MPF index of extra images (depth maps, HDR gain maps);
+    # Pillow calls them MPO. The primary image is a plain JPEG, and that is what is decoded.
+    opened = "JPEG" if img.format == "MPO" else img.format
+    if opened != sniffed:
         raise UnsupportedFormat(f"The data identifies as {img.format}, not {sniffed}.")
 
     with img:
         source_width, source_height = img.size
         _check_dimensions(source_width, source_height, limits)
-        if img.format == "JPEG":
+        if opened == "JPEG":
             _request_draft(img, limits.max_side_after_draft)
         try:
             img.load()
@@ -168,7 +171,7 @@ def decode_image(data: bytes, *, limits: DecodeLimits = DecodeLimits()) -> Decod
             raise TooManyPixels(str(exc)) from exc
         except _DECODER_ERRORS as exc:
             raise CorruptImage(f"The {sniffed} data is truncated or corrupt: {exc}") from exc
-        fmt = img.format
+        fmt = opened
 
     orientation_applied = orientation in range(2, 9)
     if max(rgb.size) > limits.max_side_after_draft:

@@ -88,7 +88,10 @@ class ScanListCreateApi(ListAPIView):
         tags=["scans"],
     )
     def post(self, request):
-        if int(request.META.get("CONTENT_LENGTH") or 0) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        if not declared.isdigit():
+            raise Problem(status=400, code="bad_request", detail="Content-Length must be a number of bytes.")
+        if int(declared) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             raise Problem(status=413, code="payload_too_large", detail="The request body is too large.")
         wait = WaitSerializer(data=request.query_params)
         wait.is_valid(raise_exception=True)

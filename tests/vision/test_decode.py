@@ -288,3 +288,19 @@ def test_clean_copy_keeps_the_picture(encode):
 
     assert stored.image.size == (40, 30)
     assert close_to(pixel(stored, 5, 15), RED, 20) and close_to(pixel(stored, 35, 15), BLUE, 20)
+
+
+def test_a_phone_jpeg_with_extra_mpf_images_is_decoded_as_jpeg():
+    """Cameras append depth maps / HDR gain maps in an MPF index; Pillow calls that MPO."""
+    import io
+
+    from PIL import Image
+
+    from vision.decode import decode_image
+
+    first, second = Image.new("RGB", (64, 48), (200, 30, 30)), Image.new("RGB", (64, 48), (30, 30, 200))
+    out = io.BytesIO()
+    first.save(out, "MPO", save_all=True, append_images=[second])
+    decoded = decode_image(out.getvalue())
+    assert decoded.format == "JPEG" and decoded.image.size == (64, 48)
+    assert decoded.image.getpixel((32, 24))[0] > 150  # the primary (red) image
