@@ -16,6 +16,7 @@ from catalog.services import (
     product_images_mark_dirty,
 )
 from shop import vision_adapter
+from shop.core.forms import clean_picture_upload
 
 
 def thumbnail(image: ProductImage | None, height: int = 48) -> str:
@@ -24,28 +25,13 @@ def thumbnail(image: ProductImage | None, height: int = 48) -> str:
     return format_html('<img src="{}" style="height:{}px;border-radius:4px" alt="">', image.image.url, height)
 
 
-def validate_picture(upload) -> None:
-    """Accept only pictures the vision decoder accepts (by content, not by extension)."""
-    from vision.decode import ImageRejected
-
-    try:
-        vision_adapter.decode(upload.read())
-    except ImageRejected as exc:
-        raise forms.ValidationError(f"Not a usable picture: {exc}") from exc
-    finally:
-        upload.seek(0)
-
-
 class ProductImageForm(forms.ModelForm):
     class Meta:
         model = ProductImage
         fields = ("image", "position", "is_primary")
 
     def clean_image(self):
-        upload = self.cleaned_data["image"]
-        if upload and hasattr(upload, "content_type"):  # a new upload, not the stored file
-            validate_picture(upload)
-        return upload
+        return clean_picture_upload(self.cleaned_data["image"])
 
 
 class ProductImageInline(admin.TabularInline):

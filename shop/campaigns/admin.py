@@ -13,6 +13,7 @@ from shop.campaigns.reports import CampaignRoiReport, TrendReport
 
 from shop.campaigns.models import AdCreative, AdCreativeProduct, Campaign, ScanAttribution, SpendEntry
 from shop.campaigns.services import ad_creative_prepare
+from shop.core.forms import clean_picture_upload
 
 
 class ReportRangeForm(forms.Form):
@@ -38,19 +39,7 @@ def creative_thumbnail(creative: AdCreative, height: int = 60) -> str:
 
 class CreativeFileForm(forms.ModelForm):
     def clean_image(self):
-        from vision.decode import ImageRejected
-
-        from shop import vision_adapter
-
-        upload = self.cleaned_data["image"]
-        if upload and hasattr(upload, "content_type"):
-            try:
-                vision_adapter.decode(upload.read())
-            except ImageRejected as exc:
-                raise forms.ValidationError(f"Not a usable picture: {exc}") from exc
-            finally:
-                upload.seek(0)
-        return upload
+        return clean_picture_upload(self.cleaned_data["image"])
 
 
 def _prepare_and_warn(request, creative: AdCreative, form, admin_site) -> None:

@@ -1,0 +1,19 @@
+from django import forms
+
+from shop import vision_adapter
+
+
+def clean_picture_upload(upload):
+    """A form field's new upload, accepted only when the vision decoder accepts it (by content,
+    never by extension); a stored file (no content type) passes as it is."""
+    from vision.decode import ImageRejected
+
+    if not upload or not hasattr(upload, "content_type"):
+        return upload
+    try:
+        vision_adapter.decode(upload.read())
+    except ImageRejected as exc:
+        raise forms.ValidationError(f"Not a usable picture: {exc}") from exc
+    finally:
+        upload.seek(0)
+    return upload
