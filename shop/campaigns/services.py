@@ -49,7 +49,12 @@ def ad_creative_prepare(*, creative: AdCreative) -> list[tuple[int, float]]:
     }
     exclude = [creative.pk] if creative.pk else []
     index = creative_index()
-    duplicates = index.near_duplicates(features, NEAR_DUPLICATE_SIMILARITY, exclude=exclude) if len(index) else []
+    duplicates = dict(index.near_duplicates(features, NEAR_DUPLICATE_SIMILARITY, exclude=exclude)) if len(index) else {}
+    # A scan of the new artwork itself must not be recognised as another creative either.
+    confused = index.match(features) if len(index) else None
+    if confused is not None and confused.creative_id not in exclude and confused.coverage >= NEAR_DUPLICATE_SIMILARITY:
+        duplicates.setdefault(confused.creative_id, round(float(confused.coverage), 4))
+    duplicates = sorted(duplicates.items(), key=lambda item: -item[1])
     creative.duplicate_of = [[int(c), float(s)] for c, s in duplicates]
     return duplicates
 
