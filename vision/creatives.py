@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import io
 import math
+import zipfile
 from dataclasses import dataclass, field
 from typing import Hashable, Iterable
 
@@ -50,10 +51,10 @@ from PIL import Image
 FEATURES_FORMAT = "creative-features"
 FEATURES_VERSION = 1
 
-CREATIVE_MAX_SIDE = 800  # the ad's artwork is reduced to this many pixels on its long side
-CREATIVE_MAX_FEATURES = 1200
-PHOTO_MAX_SIDE = 800  # phone photos likewise; SIFT time grows with the pixel count
-PHOTO_MAX_FEATURES = 2000
+CREATIVE_MAX_SIDE = 1024  # the ad's artwork is reduced to this many pixels on its long side
+CREATIVE_MAX_FEATURES = 2000
+PHOTO_MAX_SIDE = 1024  # phone photos likewise; SIFT time grows with the pixel count
+PHOTO_MAX_FEATURES = 3000
 SIFT_CONTRAST = 0.04
 GRID = 8  # coverage and spread are measured on a GRID x GRID grid over the creative
 SAME_DETAIL_DISTANCE = 0.3  # RootSIFT distance under which two creatives show the same detail
@@ -71,8 +72,9 @@ class MatcherConfig:
     ransac_threshold: float = 6.0  # reprojection error (px at the extraction resolution)
     ransac_iterations: int = 2000
     min_inliers: int = 12
-    min_distinctive_inliers: int = 8
-    min_distinctive_coverage: float = 0.12  # share of the creative's distinctive cells that hold an inlier
+    min_distinctive_inliers: int = 6
+    min_distinctive_cells: int = 3  # grid cells holding a distinctive inlier
+    min_distinctive_coverage: float = 0.1  # share of the visible distinctive cells that hold one
     min_distinctive_extent: float = 0.1  # distinctive inliers' minor-axis extent / the creative's short side
     margin: float = 1.5  # best weighted score / runner-up weighted score
     neighbours: int = 6  # creatives each new creative is compared with to find shared content
@@ -121,8 +123,13 @@ class CreativeFeatures:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CreativeFeatures:
-        with np.load(io.BytesIO(data), allow_pickle=False) as stored:
-            if str(stored["format"]) != FEATURES_FORMAT:
+        """Read `to_bytes` output; ValueError for anything else, or for another format version."""
+        try:
+            stored = np.load(io.BytesIO(data), allow_pickle=False)
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise ValueError("not creative features") from exc
+        with stored:
+            if "format" not in stored.files or str(stored["format"]) != FEATURES_FORMAT:
                 raise ValueError("not creative features")
             version = int(stored["version"])
             if version != FEATURES_VERSION:
@@ -166,6 +173,7 @@ class Candidate:
     distinctive_inliers: int = 0
     score: float = 0.0  # weighted inliers: sum of 1 / (1 + share count)
     coverage: float = 0.0
+    distinctive_cells: int = 0  # grid cells holding a distinctive inlier
     distinctive_coverage: float = 0.0
     distinctive_extent: float = 0.0  # 4 sigma of the distinctive inliers along their minor axis / short side
     homography: np.ndarray | None = None
@@ -215,10 +223,12 @@ def rootsift(descriptors: np.ndarray) -> np.ndarray:
 
 # --- recognisability --------------------------------------------------------------------------------
 
-RATING_COUNTS = (250, 600)  # feature counts worth one and two stars
-RATING_SPREADS = (0.4, 0.7)  # spread worth one and two stars
-TWIN_DISTANCE = 0.25  # RootSIFT distance under which two features of one image are the same detail
-REPETITIVE = (0.2, 0.4)  # repetitiveness costing one and two stars
+# Calibrated on synthetic ads photographed over the whole operating range (bench/ad_recognition.py):
+# recognition rate rises with the number of details and most of all with how much of the page they cover.
+RATING_COUNTS = (900, 1400)  # feature counts (at the default extraction) worth one and two stars
+RATING_SPREADS = (0.5, 0.6)  # spread worth one and two stars
+TWIN_DISTANCE = 0.1  # RootSIFT distance under which two features of one image are the same detail
+REPETITIVE = (0.35, 0.5)  # repetitiveness costing one and two stars (text alone reaches ~0.2-0.3)
 
 
 def rate_recognisability(features: CreativeFeatures) -> Rating:
@@ -325,11 +335,12 @@ class _DescriptorIndex:
         if self._index is not None:
             self._index.remove_ids(faiss.IDSelectorRange(int(slot) << SLOT_BITS, (int(slot) + 1) << SLOT_BITS))
 
-    def search(self, descriptors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(distances [n, k] between unit vectors, owning slots [n, k], -1 where fewer than k were found)."""
+    def search(self, descriptors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(distances [n, k] between unit vectors, owning slots [n, k] (-1 where fewer than k were
+        found), feature numbers within the owner [n, k])."""
         squared, ids = self._index.search(np.ascontiguousarray(descriptors, np.float32), k)
         slots = np.where(ids >= 0, ids >> SLOT_BITS, -1)
-        return np.sqrt(np.maximum(squared, 0.0)), slots
+        return np.sqrt(np.maximum(squared, 0.0)), slots, ids & ((1 << SLOT_BITS) - 1)
 
     def __getstate__(self):
         import faiss
@@ -385,7 +396,8 @@ class CreativeIndex:
         self._next_slot = 0
         self._unindexed: set[Hashable] = set()  # not yet in the descriptor index
         self._pending: set[Hashable] = set()  # shared content to (re)count
-        self._pairs: dict[frozenset, tuple[Hashable, np.ndarray, Hashable, np.ndarray]] = {}
+        # creative -> {creative it was compared with: its own features that are geometric inliers with it}
+        self._shared: dict[Hashable, dict[Hashable, np.ndarray]] = {}
         self.verifications = 0  # creatives verified against photos so far (for tests and benchmarks)
 
     # registration ------------------------------------------------------------------------------
@@ -415,11 +427,9 @@ class CreativeIndex:
         else:
             self._descriptors.remove(entry.slot)
         self._pending.discard(creative_id)
-        for key in [key for key in self._pairs if creative_id in key]:
-            first, _, second, _ = self._pairs.pop(key)
-            other = second if first == creative_id else first
-            if other in self._entries:
-                self._pending.add(other)  # recount its shared content, maybe meet another neighbour
+        for other in self._shared.pop(creative_id, {}):
+            del self._shared[other][creative_id]
+            self._pending.add(other)  # recount its shared content, maybe meet another neighbour
 
     def __len__(self) -> int:
         return sum(entry.matchable for entry in self._entries.values())
@@ -465,13 +475,16 @@ class CreativeIndex:
             return MatchReport(None, [], "no creatives registered")
         if len(features) < cfg.min_matches:
             return MatchReport(None, [], "too few features in the photo")
+        neighbours = self._descriptors.search(features.rootsift, cfg.vote_neighbours)
+        voted_for = _votes(neighbours, cfg.vote_ratio)
         candidates = []
-        shortlist, voted_for = self._shortlist(features)
-        for creative_id, votes in shortlist:
+        for creative_id, votes in self._shortlist(voted_for):
             entry = self._entries[creative_id]
             candidate = Candidate(creative_id, votes)
             self.verifications += 1
-            verified = self._verify(features, entry, candidate)
+            # the reference mode matches every descriptor pair; the shortlist's lookups suffice otherwise
+            pairs = None if cfg.top_n is None else _pairs_from_neighbours(neighbours, entry.slot, cfg.ratio)
+            verified = self._verify(features, entry, candidate, pairs)
             if verified is not None:
                 self._score(features, entry, verified, candidate, voted_for == entry.slot)
             candidates.append(candidate)
@@ -520,28 +533,15 @@ class CreativeIndex:
         self._descriptors.train(descriptors, total)
         self._unindexed = set(self._entries)
 
-    def _shortlist(self, features: CreativeFeatures) -> tuple[list[tuple[Hashable, float]], np.ndarray]:
-        """The `top_n` matchable creatives with the most distinctive descriptor votes, and for each
-        photo descriptor the slot of the creative it voted for (-1: no vote).
-
-        Each photo descriptor votes for the creative owning its nearest indexed descriptor, when
-        that one is clearly nearer (ratio test) than the nearest descriptor of any other creative.
-        Template content (logo, price band) is nearly as close in every creative of the template,
-        so it does not vote: the votes come from what makes a creative itself.
-        """
+    def _shortlist(self, voted_for: np.ndarray) -> list[tuple[Hashable, float]]:
+        """The `top_n` matchable creatives with the most votes (see `_votes`), most first; with
+        `top_n=None` every matchable creative."""
         cfg = self.config
-        distance, slots = self._descriptors.search(features.rootsift, cfg.vote_neighbours)
-        first = slots[:, :1]
-        other = (slots != first) & (slots >= 0)
-        has_other = other.any(axis=1)
-        runner_up = np.where(has_other, distance[np.arange(len(slots)), other.argmax(axis=1)], distance[:, -1])
-        voting = (first[:, 0] >= 0) & (distance[:, 0] < cfg.vote_ratio * runner_up)
-        votes = np.bincount(first[voting, 0], minlength=self._next_slot).astype(np.float64)
-        voted_for = np.where(voting, first[:, 0], -1)
-        if cfg.top_n is None:  # exhaustive: every matchable creative, most votes first
+        votes = np.bincount(voted_for[voted_for >= 0], minlength=self._next_slot).astype(np.float64)
+        if cfg.top_n is None:
             return [(cid, float(votes[self._entries[cid].slot])) for cid in sorted(
                 (cid for cid, entry in self._entries.items() if entry.matchable),
-                key=lambda cid: (-votes[self._entries[cid].slot], self._entries[cid].slot))], voted_for
+                key=lambda cid: (-votes[self._entries[cid].slot], self._entries[cid].slot))]
         ranked = []
         for slot in np.argsort(-votes, kind="stable"):
             if votes[slot] <= 0 or len(ranked) == cfg.top_n:
@@ -549,11 +549,11 @@ class CreativeIndex:
             creative_id = self._by_slot.get(int(slot))
             if creative_id is not None and self._entries[creative_id].matchable:
                 ranked.append((creative_id, float(votes[slot])))
-        return ranked, voted_for
+        return ranked
 
     def _similar(self, features: CreativeFeatures, n: int, excluded: set, *, matchable_only: bool) -> list[Hashable]:
         """Creatives holding the most near-identical copies of `features`' descriptors."""
-        distance, slots = self._descriptors.search(features.rootsift, self.config.vote_neighbours + 6)
+        distance, slots, _ = self._descriptors.search(features.rootsift, self.config.vote_neighbours + 6)
         close = (distance < SAME_DETAIL_DISTANCE) & (slots >= 0)
         counts = np.bincount(slots[close], minlength=self._next_slot)
         found = []
@@ -575,47 +575,56 @@ class CreativeIndex:
         touched: set[Hashable] = set()
         if not len(entry.features):
             return touched
+        mine = self._shared.setdefault(entry.creative_id, {})
         for other_id in self._similar(entry.features, self.config.neighbours, {entry.creative_id},
                                       matchable_only=False):
-            key = frozenset((entry.creative_id, other_id))
-            if key in self._pairs:
+            if other_id in mine:
                 continue
             verified = self._verify(entry.features, self._entries[other_id], Candidate(other_id, 0.0))
             if verified is None:
-                shared_self, shared_other = np.zeros(0, np.int64), np.zeros(0, np.int64)
+                mine[other_id] = self._shared.setdefault(other_id, {})[entry.creative_id] = np.zeros(0, np.int64)
             else:
-                shared_self = verified.query_index[verified.inliers]
-                shared_other = verified.entry_index[verified.inliers]
-            self._pairs[key] = (entry.creative_id, shared_self, other_id, shared_other)
+                mine[other_id] = verified.query_index[verified.inliers]
+                self._shared.setdefault(other_id, {})[entry.creative_id] = verified.entry_index[verified.inliers]
             touched.add(other_id)
         return touched
 
     def _count_shared(self, entry: _Entry) -> None:
-        counts = np.zeros(len(entry.features), np.int32)
-        for key, (first, first_idx, second, second_idx) in self._pairs.items():
-            if entry.creative_id in key:
-                counts[np.unique(first_idx if first == entry.creative_id else second_idx)] += 1
+        """share_count: for each feature, the compared creatives that hold the same content around it.
+
+        Content is shared around a geometric inlier between two creatives (within SHARED_RADIUS of
+        the page's long side): a template region is marked as a whole, including the details that
+        SIFT happened to find in one creative but not in the other."""
+        points = entry.features.keypoints
+        counts = np.zeros(len(points), np.int32)
+        for shared in self._shared.get(entry.creative_id, {}).values():
+            if len(shared):
+                counts += _near(points, points[shared], entry.features.image_size)
         entry.share_count = counts
         entry.weight = (1.0 / (1.0 + counts)).astype(np.float32)
 
     # internals: verification -------------------------------------------------------------------
 
-    def _verify(self, query: CreativeFeatures, entry: _Entry, candidate: Candidate) -> _Verified | None:
+    def _verify(self, query: CreativeFeatures, entry: _Entry, candidate: Candidate,
+                pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> _Verified | None:
         """Ratio-test matches from the query's features to the entry's, then a checked homography."""
         cfg = self.config
         if len(entry.features) < 2 or len(query) < 2:
             candidate.rejected = "too few features"
             return None
-        similarity = query.rootsift @ entry.features.rootsift.T
-        best = similarity.argmax(axis=1)
-        rows = np.arange(len(query))
-        s1 = similarity[rows, best]
-        similarity[rows, best] = -1.0
-        s2 = similarity.max(axis=1)
-        # distances of unit vectors: d^2 = 2 - 2 s; ratio test d1 < ratio * d2
-        keep = (2.0 - 2.0 * s1) < (cfg.ratio**2) * (2.0 - 2.0 * s2)
-        query_index, entry_index, s1 = rows[keep], best[keep], s1[keep]
-        order = np.argsort(-s1)  # one match per entry feature: the most similar
+        if pairs is None:
+            similarity = query.rootsift @ entry.features.rootsift.T
+            best = similarity.argmax(axis=1)
+            rows = np.arange(len(query))
+            s1 = similarity[rows, best]
+            similarity[rows, best] = -1.0
+            s2 = similarity.max(axis=1)
+            # distances of unit vectors: d^2 = 2 - 2 s; ratio test d1 < ratio * d2
+            keep = (2.0 - 2.0 * s1) < (cfg.ratio**2) * (2.0 - 2.0 * s2)
+            query_index, entry_index, d1 = rows[keep], best[keep], 2.0 - 2.0 * s1[keep]
+        else:
+            query_index, entry_index, d1 = pairs
+        order = np.argsort(d1, kind="stable")  # one match per entry feature: the most similar
         _, first = np.unique(entry_index[order], return_index=True)
         query_index, entry_index = query_index[order][first], entry_index[order][first]
         candidate.matches = len(query_index)
@@ -650,14 +659,9 @@ class CreativeIndex:
         is_distinctive = entry.share_count == 0
         distinctive_mask = is_distinctive[inlier_idx] & unambiguous[verified.query_index[verified.inliers]]
         distinctive = inlier_idx[distinctive_mask]
-        # DEV
-        pos_only = inlier_idx[is_distinctive[inlier_idx]]
-        candidate.dev = dict(dinl_pos=len(pos_only), dcells_pos=len(np.unique(entry.cells[pos_only])),
-                             dcells_vote=len(np.unique(entry.cells[distinctive])),
-                             voted_inl=int(unambiguous[verified.query_index[verified.inliers]].sum()),
-                             voted_cells=len(np.unique(entry.cells[inlier_idx[unambiguous[verified.query_index[verified.inliers]]]])))
         candidate.score = float(entry.weight[inlier_idx].sum())
         candidate.distinctive_inliers = len(distinctive)
+        candidate.distinctive_cells = len(np.unique(entry.cells[distinctive]))
         candidate.coverage = _cell_coverage(entry.cells, inlier_idx)
         # of the distinctive content that the homography puts inside the photo, how much matched:
         # a shared word or price in the same place covers a sliver of it, the right creative most
@@ -669,6 +673,8 @@ class CreativeIndex:
             candidate.rejected = "too few inliers"
         elif candidate.distinctive_inliers < cfg.min_distinctive_inliers:
             candidate.rejected = "too few distinctive inliers (template only?)"
+        elif candidate.distinctive_cells < cfg.min_distinctive_cells:
+            candidate.rejected = "distinctive inliers in too few places"
         elif candidate.distinctive_coverage < cfg.min_distinctive_coverage:
             candidate.rejected = "inliers cover too little of the distinctive content"
         elif candidate.distinctive_extent < cfg.min_distinctive_extent:
@@ -700,6 +706,55 @@ class CreativeIndex:
             distinctive_coverage=best.distinctive_coverage,
         )
         return MatchReport(match, candidates, "accepted")
+
+
+def _votes(neighbours: tuple[np.ndarray, np.ndarray, np.ndarray], ratio: float) -> np.ndarray:
+    """For each photo descriptor, the slot of the creative it votes for, or -1.
+
+    A descriptor votes for the creative owning its nearest indexed descriptor when that one is
+    clearly nearer (`ratio`) than the nearest descriptor of any other creative. Template content
+    (logo, price band) and common glyphs are about as near in many creatives and cast no vote: the
+    votes come from what makes a creative itself.
+    """
+    distance, slots, _ = neighbours
+    first = slots[:, 0]
+    other = (slots != first[:, None]) & (slots >= 0)
+    runner_up = np.where(other.any(axis=1), distance[np.arange(len(slots)), other.argmax(axis=1)], distance[:, -1])
+    return np.where((first >= 0) & (distance[:, 0] < ratio * runner_up), first, -1)
+
+
+def _pairs_from_neighbours(neighbours: tuple[np.ndarray, np.ndarray, np.ndarray], slot: int, ratio: float):
+    """Tentative matches with one creative, read from the shortlist's nearest-neighbour lists: a
+    photo descriptor whose list holds features of the creative is matched to the nearest of them,
+    if it is clearly nearer than the creative's next one in the list (when the list holds one).
+    Returns (photo feature numbers, creative feature numbers, distances)."""
+    distance, slots, numbers = neighbours
+    mine = slots == slot
+    rows = np.nonzero(mine.any(axis=1))[0]
+    mine = mine[rows]
+    first = mine.argmax(axis=1)
+    later = mine.copy()
+    later[np.arange(len(rows)), first] = False
+    d1 = distance[rows, first]
+    keep = ~later.any(axis=1) | (d1 < ratio * distance[rows, later.argmax(axis=1)])
+    return rows[keep], numbers[rows[keep], first[keep]], d1[keep]
+
+
+SHARED_MIN = 2
+SHARED_RADIUS = 0.03  # of a creative's long side: content within it of a shared inlier is shared
+
+
+def _near(points: np.ndarray, anchors: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Which `points` lie within about SHARED_RADIUS of an anchor (on a raster of that cell size)."""
+    cell = max(size) * SHARED_RADIUS
+    shape = (int(size[1] / cell) + 2, int(size[0] / cell) + 2)
+    ay = np.clip((anchors[:, 1] / cell).astype(int), 0, shape[0] - 1)
+    ax = np.clip((anchors[:, 0] / cell).astype(int), 0, shape[1] - 1)
+    raster = (np.bincount(ay * shape[1] + ax, minlength=shape[0] * shape[1]).reshape(shape) >= SHARED_MIN).astype(np.uint8)
+    raster = cv2.dilate(raster, np.ones((3, 3), np.uint8))
+    py = np.clip((points[:, 1] / cell).astype(int), 0, shape[0] - 1)
+    px = np.clip((points[:, 0] / cell).astype(int), 0, shape[1] - 1)
+    return raster[py, px].astype(bool)
 
 
 def _project(homography: np.ndarray, points: np.ndarray) -> np.ndarray:

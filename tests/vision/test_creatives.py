@@ -1,0 +1,223 @@
+"""Print-ad creative recognition (vision.creatives) on synthetic ads and photos (vision.adgen).
+
+Small pages (480x640) and photos (480x640) keep the module fast; one index of 12 creatives over
+two templates is built once and shared (tests that change an index build their own).
+"""
+
+import io
+import pickle
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from vision import adgen
+from vision.creatives import (
+    CreativeFeatures,
+    CreativeIndex,
+    MatcherConfig,
+    extract_features,
+    rate_recognisability,
+)
+
+PAGE = (480, 640)
+PHOTO = (480, 640)
+TEMPLATES = (0, 1)
+PER_TEMPLATE = 6
+
+
+def creative_id(template: int, seed: int) -> str:
+    return f"t{template}/c{seed}"
+
+
+@pytest.fixture(scope="module")
+def templates():
+    return {t: adgen.make_template(t, size=PAGE) for t in TEMPLATES}
+
+
+@pytest.fixture(scope="module")
+def creatives(templates):
+    return {creative_id(t, s): adgen.make_creative(templates[t], s, detail="rich")
+            for t in TEMPLATES for s in range(PER_TEMPLATE)}
+
+
+@pytest.fixture(scope="module")
+def features(creatives):
+    return {cid: extract_features(creative.image) for cid, creative in creatives.items()}
+
+
+@pytest.fixture(scope="module")
+def index(features):
+    index = CreativeIndex()
+    for cid, f in features.items():
+        index.add(cid, f)
+    index.refresh()
+    return index
+
+
+def photo_of(image: Image.Image, seed: int, difficulty: str = "normal"):
+    return adgen.photograph(image, seed, difficulty=difficulty, size=PHOTO)
+
+
+def corner_error(found: np.ndarray, true: np.ndarray, page_size) -> float:
+    corners = adgen.page_corners(page_size)
+    return float(np.abs(adgen.project(found, corners) - adgen.project(true, corners)).max())
+
+
+def test_a_photographed_creative_is_recognised_with_its_homography(index, creatives):
+    for n, cid in enumerate(["t0/c1", "t1/c2", "t1/c4"]):
+        photo, true_homography = photo_of(creatives[cid].image, seed=10 + n)
+        match = index.match(photo)
+        assert match is not None and match.creative_id == cid
+        assert 0 < match.confidence <= 1 and match.inliers >= index.config.min_inliers
+        assert match.homography.shape == (3, 3)
+        # within 1.5 % of the photo's diagonal at every corner of the page
+        assert corner_error(match.homography, true_homography, PAGE) < 0.015 * np.hypot(*PHOTO)
+
+
+def test_creatives_of_one_template_are_told_apart(index, creatives):
+    found = {}
+    for s in range(PER_TEMPLATE):
+        cid = creative_id(0, s)
+        report = index.explain(photo_of(creatives[cid].image, seed=100 + s, difficulty="easy")[0])
+        found[cid] = report.match.creative_id if report.match else None
+        # other creatives of the template were verified too and lost on distinctive content
+        assert any(c.creative_id != cid and c.inliers > 0 for c in report.candidates) or len(report.candidates) == 1
+    assert found == {cid: cid for cid in found}
+
+
+def test_an_unregistered_page_of_a_registered_template_is_not_accepted(index, templates):
+    template_matched = False
+    for seed in range(3):
+        page = adgen.make_unregistered_page(templates[seed % 2], seed, detail="rich")
+        report = index.explain(photo_of(page, seed=200 + seed, difficulty="easy")[0])
+        assert report.match is None, report.reason
+        template_matched |= any(c.inliers >= index.config.min_inliers for c in report.candidates)
+    # the template itself did match geometrically: it is the distinctive content that was missing
+    assert template_matched
+
+
+def test_a_photo_without_an_ad_returns_none(index):
+    magazine = photo_of(adgen.make_plain_page(3, size=PAGE), seed=300)[0]
+    assert index.match(magazine) is None
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 255, (PHOTO[1], PHOTO[0], 3), dtype=np.uint8))
+    assert index.match(noise) is None
+    assert index.match(Image.new("RGB", PHOTO, (200, 200, 200))) is None
+
+
+def test_a_flat_creative_rates_lower_than_a_detailed_one(features):
+    flat = Image.new("RGB", PAGE, (235, 90, 60))
+    ImageDraw.Draw(flat).rectangle((40, 40, 200, 120), fill=(250, 250, 250))
+    flat_rating = rate_recognisability(extract_features(flat))
+    detailed = max((rate_recognisability(f) for f in features.values()), key=lambda r: r.stars)
+    assert 1 <= flat_rating.stars < detailed.stars <= 5
+    assert flat_rating.feature_count < detailed.feature_count and flat_rating.spread < detailed.spread
+    assert flat_rating.advice and any("texture" in line for line in flat_rating.advice)
+
+
+def test_a_repeated_pattern_is_called_repetitive():
+    tile = Image.new("RGB", (40, 40), (240, 240, 240))
+    ImageDraw.Draw(tile).polygon([(5, 5), (35, 12), (18, 35)], fill=(30, 30, 160))
+    wallpaper = Image.new("RGB", PAGE)
+    for x in range(0, PAGE[0], 40):
+        for y in range(0, PAGE[1], 40):
+            wallpaper.paste(tile, (x, y))
+    rating = rate_recognisability(extract_features(wallpaper))
+    assert rating.repetitiveness > 0.5
+    assert any("repeat" in line for line in rating.advice)
+
+
+def test_near_duplicates_flags_an_edited_copy_but_not_a_sibling(index, creatives, features):
+    edited = creatives["t1/c3"].image.copy()
+    draw = ImageDraw.Draw(edited)
+    draw.rectangle((10, PAGE[1] - 60, 200, PAGE[1] - 10), fill=(200, 30, 30))  # a new price sticker
+    draw.text((20, PAGE[1] - 50), "NOW 19.99", fill=(255, 255, 255))
+    flagged = index.near_duplicates(extract_features(edited))
+    assert flagged and flagged[0][0] == "t1/c3" and flagged[0][1] >= 0.6
+    assert all(cid == "t1/c3" for cid, _ in flagged)
+    # a creative of the same template with other content shares only the template
+    sibling = adgen.make_creative(adgen.make_template(1, size=PAGE), 50, detail="rich").image
+    assert index.near_duplicates(extract_features(sibling)) == []
+    # the creative itself, when it is the one being replaced
+    assert index.near_duplicates(features["t1/c3"], exclude=["t1/c3"]) == []
+
+
+def test_features_round_trip_through_bytes(features):
+    original = features["t0/c0"]
+    data = original.to_bytes()
+    assert len(data) < 200_000  # a BYTEA value, not a blob store
+    restored = CreativeFeatures.from_bytes(data)
+    assert restored.image_size == original.image_size and restored.pixel_scale == pytest.approx(original.pixel_scale)
+    np.testing.assert_array_equal(restored.keypoints, original.keypoints)
+    np.testing.assert_array_equal(restored.descriptors, original.descriptors)
+    np.testing.assert_allclose(restored.rootsift, original.rootsift)
+    with pytest.raises(ValueError):
+        CreativeFeatures.from_bytes(b"not an npz file")
+    other_version = io.BytesIO()
+    np.savez(other_version, format=np.array("creative-features"), version=np.array(99))
+    with pytest.raises(ValueError, match="version 99"):
+        CreativeFeatures.from_bytes(other_version.getvalue())
+
+
+def test_the_shortlist_limits_verification_to_top_n():
+    """50 creatives registered; a scan verifies at most top_n of them and still finds the right one."""
+    index = CreativeIndex(config=MatcherConfig(top_n=5))
+    pages = {}
+    for i in range(50):
+        template = adgen.make_template(10 + i % 5, size=(240, 320))
+        pages[f"c{i}"] = adgen.make_creative(template, i // 5, detail="rich").image
+        index.add(f"c{i}", extract_features(pages[f"c{i}"]))
+    assert len(index) == 50
+    index.refresh()
+    before = index.verifications
+    report = index.explain(photo_of(pages["c17"], seed=7, difficulty="easy")[0])
+    assert 0 < len(report.candidates) <= 5
+    assert index.verifications - before == len(report.candidates)
+    assert report.match is not None and report.match.creative_id == "c17"
+
+
+def test_remove_and_pickle(features, creatives):
+    index = CreativeIndex()
+    for cid, f in features.items():
+        index.add(cid, f)
+    photo = photo_of(creatives["t0/c2"].image, seed=400, difficulty="easy")[0]
+    assert index.match(photo).creative_id == "t0/c2"
+    restored = pickle.loads(pickle.dumps(index))
+    assert restored.match(photo).creative_id == "t0/c2"
+    index.remove("t0/c2")
+    assert len(index) == len(features) - 1 and "t0/c2" not in index
+    assert index.match(photo) is None
+
+
+def test_a_template_reference_teaches_a_lone_creative_what_is_not_its_own(templates, creatives, features):
+    """With one creative of a template, its template counts as its own, unless a page of the template
+    is registered as a non-matchable reference."""
+    lone = CreativeIndex()
+    lone.add("t0/c0", features["t0/c0"])
+    stranger = photo_of(adgen.make_unregistered_page(templates[0], 7, detail="rich"), seed=500, difficulty="easy")[0]
+    lone.add("reference", extract_features(adgen.make_unregistered_page(templates[0], 8, detail="rich")),
+             matchable=False)
+    assert len(lone) == 1
+    assert lone.match(stranger) is None
+    assert lone.distinctive_fraction("t0/c0") < 0.9
+    photo = photo_of(creatives["t0/c0"].image, seed=501, difficulty="easy")[0]
+    assert lone.match(photo).creative_id == "t0/c0"
+
+
+def test_adgen_is_deterministic_and_its_homography_is_true(templates):
+    first = adgen.make_creative(templates[1], 3)
+    again = adgen.make_creative(templates[1], 3)
+    assert np.array_equal(np.asarray(first.image), np.asarray(again.image))
+    assert first.products and all(0 <= p.box[0] < p.box[2] <= PAGE[0] for p in first.products)
+    photo, homography = photo_of(first.image, seed=9, difficulty="hard")
+    photo_again, _ = photo_of(first.image, seed=9, difficulty="hard")
+    assert np.array_equal(np.asarray(photo), np.asarray(photo_again))
+    assert photo.size == PHOTO
+    assert adgen.visible_fraction(homography, PAGE, PHOTO) >= 0.6
+    # the page lies where the homography says: warped back, the photo looks like the page
+    easy, easy_homography = photo_of(first.image, seed=9, difficulty="easy")
+    back = cv2.warpPerspective(np.asarray(easy.convert("L"), np.float32), np.linalg.inv(easy_homography), PAGE)
+    page = np.asarray(first.image.convert("L"), np.float32)
+    inside = cv2.warpPerspective(np.ones(PHOTO[::-1], np.float32), np.linalg.inv(easy_homography), PAGE) > 0.99
+    assert np.corrcoef(back[inside], page[inside])[0, 1] > 0.6
