@@ -1,0 +1,409 @@
+"""Ad-creative recognition benchmark: accuracy, false accepts and scan latency of vision.creatives.
+
+What it measures (figures, not pass/fail; see the README's "Ad recognition" section):
+
+* data (vision.adgen, seeded): ``--creatives`` ad creatives over ``--templates`` retailer templates
+  (creative i is seed i // T of template i % T), ``--queries`` phone photos of them (creative q % N,
+  photo seed q), and ``--negatives`` photos showing no registered creative: half are pages of the
+  same templates with other content (``make_unregistered_page``), half magazine pages with no
+  template (``make_plain_page``). Photo conditions: ``--difficulty`` (default ``hard``: each
+  condition drawn uniformly over the whole operating range: tilt up to 45 degrees, any in-plane
+  rotation, apparent size 0.3-1 of the frame, up to 40 % hidden, blur, glare, noise, JPEG 50-90);
+* on the N-creative index: top-1 accuracy, wrong-creative rate and "no answer" rate, false
+  accepts (templated and plain apart), corner error of the returned homography, accuracy by
+  recognisability rating (stars, from ``rate_recognisability``) and by the page's size in the
+  photo; creatives verified per scan;
+* the reference, in the same run: exhaustive verification of every creative (no shortlist) on a
+  subset, as an accuracy comparison and a latency ratio;
+* scan latency (feature extraction + match, one scan at a time, one thread) p50/p95 with N
+  creatives and with ``--filler`` creatives in all: cheap filler creatives from 50 more templates
+  at 300x400 pixels (features at most 400 each) fill the index up to that size; accuracy and false
+  accepts are measured at that size too.
+
+Generated features, photos for the latency runs and the built large index are cached under
+``bench/out/ad_recognition/`` (keyed by the sizes and a hash of vision/adgen.py and
+vision/creatives.py), so a second run only measures. Generation runs in ``--workers`` processes.
+
+Usage::
+
+    .venv/bin/python bench/ad_recognition.py            # 200 creatives, 1000 + 500 photos, 10,000 in the index
+    .venv/bin/python bench/ad_recognition.py --small    # 40 creatives, 200 + 100 photos, 1,000 in the index
+"""
+
+from __future__ import annotations
+
+import os
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # one scan, one thread
+    os.environ.setdefault(_name, "1")
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import multiprocessing  # noqa: E402
+import pickle  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections import Counter, defaultdict  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import cv2  # noqa: E402
+import faiss  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from vision import adgen  # noqa: E402
+from vision.creatives import (  # noqa: E402
+    CreativeFeatures,
+    CreativeIndex,
+    MatcherConfig,
+    extract_features,
+    extract_photo_features,
+    rate_recognisability,
+)
+
+OUT = ROOT / "bench" / "out" / "ad_recognition"
+FILLER_TEMPLATES = 50
+FILLER_SIZE = (300, 400)
+FILLER_MAX_FEATURES = 400
+
+
+def _code_hash() -> str:
+    digest = hashlib.sha1()
+    for name in ("vision/adgen.py", "vision/synthetic.py", "vision/creatives.py"):
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def _single_thread() -> None:
+    cv2.setNumThreads(1)
+    faiss.omp_set_num_threads(1)
+
+
+# --- data generation (in worker processes) ---------------------------------------------------------
+
+
+def _creative_id(index: int, templates: int) -> str:
+    return f"t{index % templates}/c{index // templates}"
+
+
+def _make_creative(args):
+    index, templates = args
+    template = adgen.make_template(index % templates)
+    creative = adgen.make_creative(template, index // templates)
+    return index, extract_features(creative.image).to_bytes(), creative.detail
+
+
+def _photos_of_creative(args):
+    """All query photos of one creative: (query number, features, true homography, page scale, jpeg)."""
+    index, templates, query_numbers, difficulty, keep_jpeg = args
+    template = adgen.make_template(index % templates)
+    image = adgen.make_creative(template, index // templates).image
+    out = []
+    for q in query_numbers:
+        photo, homography = adgen.photograph(image, q, difficulty=difficulty)
+        out.append((q, extract_photo_features(photo).to_bytes(), homography, _apparent_scale(homography, image.size,
+                    photo.size), adgen.visible_fraction(homography, image.size, photo.size),
+                    _jpeg(photo) if q in keep_jpeg else None))
+    return out
+
+
+def _negative_photo(args):
+    number, templates, difficulty, keep = args
+    if number % 2 == 0:
+        kind = "templated"
+        page = adgen.make_unregistered_page(adgen.make_template((number // 2) % templates), number // 2)
+    else:
+        kind = "plain"
+        page = adgen.make_plain_page(number // 2)
+    photo, _ = adgen.photograph(page, 1_000_000 + number, difficulty=difficulty)
+    return number, kind, extract_photo_features(photo).to_bytes(), _jpeg(photo) if keep else None
+
+
+def _make_filler(index: int):
+    template = adgen.make_template(1000 + index % FILLER_TEMPLATES, size=FILLER_SIZE)
+    image = adgen.make_creative(template, index // FILLER_TEMPLATES).image
+    return index, extract_features(image, max_side=max(FILLER_SIZE), max_features=FILLER_MAX_FEATURES).to_bytes()
+
+
+def _apparent_scale(homography, page_size, photo_size) -> float:
+    quad = adgen.project(homography, adgen.page_corners(page_size)).astype(np.float32)
+    fill = min(photo_size[0] / page_size[0], photo_size[1] / page_size[1]) ** 2 * page_size[0] * page_size[1]
+    return float(np.sqrt(abs(cv2.contourArea(quad)) / fill))
+
+
+def _jpeg(photo: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    photo.save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def _run_pool(function, jobs, workers: int, desc: str):
+    results = []
+    if workers <= 1:
+        _single_thread()
+        for job in tqdm(jobs, desc=desc, unit="job"):
+            results.append(function(job))
+        return results
+    with multiprocessing.get_context("fork").Pool(workers, initializer=_single_thread) as pool:
+        for result in tqdm(pool.imap_unordered(function, jobs, chunksize=4), total=len(jobs), desc=desc, unit="job"):
+            results.append(result)
+    return results
+
+
+def _cached(path: Path, build):
+    if path.exists():
+        with path.open("rb") as handle:
+            return pickle.load(handle)
+    value = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    return value
+
+
+# --- evaluation ------------------------------------------------------------------------------------
+
+
+def _percentiles(values) -> tuple[float, float]:
+    if not len(values):
+        return float("nan"), float("nan")
+    return float(np.percentile(values, 50)), float(np.percentile(values, 95))
+
+
+def evaluate(index: CreativeIndex, queries, negatives, creatives_size, desc: str) -> dict:
+    """Match precomputed photo features; accuracy, false accepts, corner errors, match times."""
+    outcomes, corner_errors, match_ms, verified = [], [], [], []
+    for q in tqdm(queries, desc=desc, unit="photo"):
+        start = time.perf_counter()
+        report = index.explain(q["features"])
+        match_ms.append((time.perf_counter() - start) * 1000)
+        verified.append(len(report.candidates))
+        match = report.match
+        if match is None:
+            outcomes.append("none")
+        elif match.creative_id == q["truth"]:
+            outcomes.append("right")
+            corners = adgen.page_corners(creatives_size)
+            error = np.abs(adgen.project(match.homography, corners) - adgen.project(q["homography"], corners)).max()
+            corner_errors.append(float(error))
+        else:
+            outcomes.append("wrong")
+    accepted = defaultdict(list)
+    for n in tqdm(negatives, desc=desc + " (no ad)", unit="photo"):
+        start = time.perf_counter()
+        report = index.explain(n["features"])
+        match_ms.append((time.perf_counter() - start) * 1000)
+        verified.append(len(report.candidates))
+        accepted[n["kind"]].append(report.match is not None)
+    return {"outcomes": outcomes, "corner_errors": corner_errors, "match_ms": match_ms, "verified": verified,
+            "accepted": {kind: values for kind, values in accepted.items()}}
+
+
+def scan_latency(index: CreativeIndex, photos: list[bytes], desc: str) -> tuple[list[float], list[float]]:
+    """Full scans one at a time: (total ms, of which feature extraction ms)."""
+    total, extraction = [], []
+    images = [Image.open(io.BytesIO(data)).convert("RGB") for data in photos]
+    index.match(images[0])  # warm-up
+    for image in tqdm(images, desc=desc, unit="scan"):
+        start = time.perf_counter()
+        features = extract_photo_features(image)
+        middle = time.perf_counter()
+        index.match(features)
+        end = time.perf_counter()
+        total.append((end - start) * 1000)
+        extraction.append((middle - start) * 1000)
+    return total, extraction
+
+
+def _rate(values: list[bool]) -> str:
+    return f"{np.mean(values) * 100:6.2f} %  ({sum(values)}/{len(values)})" if values else "   n/a"
+
+
+def print_accuracy(title: str, result: dict, queries, stars: dict) -> dict:
+    outcomes = result["outcomes"]
+    right = [o == "right" for o in outcomes]
+    wrong = [o == "wrong" for o in outcomes]
+    none = [o == "none" for o in outcomes]
+    templated = result["accepted"].get("templated", [])
+    plain = result["accepted"].get("plain", [])
+    p50, p95 = _percentiles(result["match_ms"])
+    e50, e95 = _percentiles(result["corner_errors"])
+    print(f"\n== {title}")
+    print(f"top-1 accuracy          {_rate(right)}")
+    print(f"wrong creative          {_rate(wrong)}")
+    print(f"no answer               {_rate(none)}")
+    print(f"false accepts templated {_rate(templated)}")
+    print(f"false accepts plain     {_rate(plain)}")
+    print(f"false accepts all       {_rate(templated + plain)}")
+    print(f"corner error (px, right answers)  p50 {e50:.1f}  p95 {e95:.1f}")
+    print(f"match time (features given) ms    p50 {p50:.1f}  p95 {p95:.1f}")
+    print(f"creatives verified per scan       mean {np.mean(result['verified']):.2f}  max {max(result['verified'])}")
+    by_stars = defaultdict(list)
+    for q, outcome in zip(queries, outcomes):
+        by_stars[stars[q["truth"]]].append(outcome)
+    print("by rating   photos   top-1      wrong    none")
+    for star in sorted(by_stars):
+        values = by_stars[star]
+        print(f"  {star} stars  {len(values):6d}  {np.mean([v == 'right' for v in values]) * 100:6.2f} %"
+              f"  {np.mean([v == 'wrong' for v in values]) * 100:6.2f} %  {np.mean([v == 'none' for v in values]) * 100:6.2f} %")
+    rated = [o for q, o in zip(queries, outcomes) if stars[q["truth"]] >= 3]
+    summary = {
+        "top1": float(np.mean(right)), "wrong": float(np.mean(wrong)), "none": float(np.mean(none)),
+        "false_accept_templated": float(np.mean(templated)) if templated else None,
+        "false_accept_plain": float(np.mean(plain)) if plain else None,
+        "top1_rated_3_plus": float(np.mean([o == "right" for o in rated])) if rated else None,
+        "photos_rated_3_plus": len(rated),
+        "match_ms_p50": p50, "match_ms_p95": p95, "corner_error_p50": e50, "corner_error_p95": e95,
+        "verified_mean": float(np.mean(result["verified"])), "verified_max": int(max(result["verified"])),
+    }
+    if rated:
+        print(f"rated 3+: top-1 {summary['top1_rated_3_plus'] * 100:.2f} % over {len(rated)} photos")
+    bins = [(0.3, 0.45), (0.45, 0.6), (0.6, 0.8), (0.8, 1.01)]
+    print("by page size in the photo (apparent scale): " + "  ".join(
+        f"{lo:.2f}-{min(hi, 1):.2f}: {np.mean([o == 'right' for q, o in zip(queries, outcomes) if lo <= q['scale'] < hi] or [np.nan]) * 100:.1f} %"
+        for lo, hi in bins))
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--creatives", type=int, default=200)
+    parser.add_argument("--templates", type=int, default=5)
+    parser.add_argument("--queries", type=int, default=1000, help="photos of registered creatives")
+    parser.add_argument("--negatives", type=int, default=500, help="photos of no registered creative")
+    parser.add_argument("--filler", type=int, default=10_000, help="creatives in the large index (0: skip)")
+    parser.add_argument("--latency", type=int, default=200, help="full scans timed per index size")
+    parser.add_argument("--reference", type=int, default=100, help="photos for the exhaustive reference")
+    parser.add_argument("--difficulty", default="hard", choices=adgen.DIFFICULTIES)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--small", action="store_true", help="40 creatives, 200 + 100 photos, 1,000 in the index")
+    args = parser.parse_args()
+    if args.small:
+        args.creatives, args.templates, args.queries, args.negatives = 40, 4, 200, 100
+        args.filler, args.latency, args.reference = 1000, 60, 40
+    _single_thread()
+    started = time.perf_counter()
+    cache = OUT / f"{_code_hash()}-{args.difficulty}-t{args.templates}"
+    print(f"ad recognition benchmark: {args.creatives} creatives / {args.templates} templates, {args.queries} photos "
+          f"of them, {args.negatives} photos of no registered creative ({args.difficulty}), index of {args.filler}; "
+          f"cache {cache.relative_to(ROOT)}")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; one thread per scan")
+
+    # creatives
+    generated = _cached(cache / f"creatives-{args.creatives}.pkl", lambda: sorted(_run_pool(
+        _make_creative, [(i, args.templates) for i in range(args.creatives)], args.workers, "creatives")))
+    creatives = {_creative_id(i, args.templates): CreativeFeatures.from_bytes(data) for i, data, _ in generated}
+    details = {_creative_id(i, args.templates): detail for i, _, detail in generated}
+    ratings = {cid: rate_recognisability(features) for cid, features in creatives.items()}
+    stars = {cid: rating.stars for cid, rating in ratings.items()}
+    creative_size = next(iter(creatives.values())).image_size
+    print("ratings (stars: creatives): " + ", ".join(f"{s}: {n}" for s, n in sorted(Counter(stars.values()).items()))
+          + "; detail levels: " + ", ".join(f"{d}: {n}" for d, n in sorted(Counter(details.values()).items())))
+
+    # photos
+    latency_positives = set(range(min(args.latency, args.queries)))
+    latency_negatives = set(range(min(args.latency // 2, args.negatives)))
+    per_creative = defaultdict(list)
+    for q in range(args.queries):
+        per_creative[q % args.creatives].append(q)
+    photo_jobs = [(i, args.templates, numbers, args.difficulty, latency_positives) for i, numbers in per_creative.items()]
+    photo_rows = _cached(cache / f"queries-{args.creatives}-{args.queries}-{args.latency}.pkl", lambda: sorted(
+        (row for rows in _run_pool(_photos_of_creative, photo_jobs, args.workers, "query photos") for row in rows),
+        key=lambda row: row[0]))
+    queries = [{"truth": _creative_id(q % args.creatives, args.templates), "features": CreativeFeatures.from_bytes(f),
+                "homography": h, "scale": scale, "visible": visible} for q, f, h, scale, visible, _ in photo_rows]
+    negative_rows = _cached(cache / f"negatives-{args.negatives}-{args.latency}.pkl", lambda: sorted(_run_pool(
+        _negative_photo, [(n, args.templates, args.difficulty, n in latency_negatives) for n in range(args.negatives)],
+        args.workers, "no-ad photos")))
+    negatives = [{"kind": kind, "features": CreativeFeatures.from_bytes(f)} for _, kind, f, _ in negative_rows]
+    latency_photos = [row[5] for row in photo_rows if row[5] is not None] + [row[3] for row in negative_rows
+                                                                             if row[3] is not None]
+
+    # the N-creative index
+    index = CreativeIndex()
+    start = time.perf_counter()
+    for cid, features in creatives.items():
+        index.add(cid, features)
+    index.refresh()
+    build_small = time.perf_counter() - start
+    distinctive = [index.distinctive_fraction(cid) for cid in creatives]
+    print(f"index of {len(index)} built in {build_small:.1f} s; distinctive share of features p10/p50/p90: "
+          + "/".join(f"{v:.2f}" for v in np.percentile(distinctive, [10, 50, 90])))
+    result = evaluate(index, queries, negatives, creative_size, f"match ({len(index)})")
+    figures = {"args": vars(args), "build_s": build_small}
+    figures["small_index"] = print_accuracy(f"{len(index)} creatives, shortlist top {index.config.top_n}", result,
+                                            queries, stars)
+
+    # the reference: every creative verified, on a subset
+    ref_queries = queries[: args.reference]
+    ref_negatives = negatives[: args.reference // 2]
+    shortlist_sub = evaluate(index, ref_queries, ref_negatives, creative_size, "shortlist (subset)")
+    index.config = replace(index.config, top_n=None)
+    reference = evaluate(index, ref_queries, ref_negatives, creative_size, "exhaustive (subset)")
+    index.config = MatcherConfig()
+    print(f"\n== reference on {len(ref_queries)} + {len(ref_negatives)} photos: shortlist vs every creative verified")
+    for name, res in (("shortlist", shortlist_sub), ("exhaustive", reference)):
+        accepted = [a for values in res["accepted"].values() for a in values]
+        p50, p95 = _percentiles(res["match_ms"])
+        print(f"{name:10s} top-1 {np.mean([o == 'right' for o in res['outcomes']]) * 100:6.2f} %  wrong "
+              f"{np.mean([o == 'wrong' for o in res['outcomes']]) * 100:5.2f} %  false accepts {np.mean(accepted) * 100:5.2f} %"
+              f"  match ms p50 {p50:7.1f} p95 {p95:7.1f}  verified/scan {np.mean(res['verified']):.1f}")
+    ratio = np.median(reference["match_ms"]) / np.median(shortlist_sub["match_ms"])
+    print(f"latency ratio exhaustive / shortlist (p50): {ratio:.1f}x")
+    figures["reference_ratio_p50"] = float(ratio)
+
+    # scan latency at N
+    total, extraction = scan_latency(index, latency_photos, f"scans ({len(index)})")
+    p50, p95 = _percentiles(total)
+    e50, e95 = _percentiles(extraction)
+    print(f"\n== full scan latency with {len(index)} creatives, {len(total)} scans: p50 {p50:.0f} ms  p95 {p95:.0f} ms "
+          f"(feature extraction p50 {e50:.0f} ms  p95 {e95:.0f} ms)")
+    figures["scan_small"] = {"p50": p50, "p95": p95, "extract_p50": e50, "extract_p95": e95}
+
+    # the large index
+    if args.filler > len(creatives):
+        n_filler = args.filler - len(creatives)
+        filler_rows = _cached(cache / f"filler-{n_filler}.pkl", lambda: sorted(_run_pool(
+            _make_filler, list(range(n_filler)), args.workers, "filler creatives")))
+
+        def build_large():
+            large = CreativeIndex()
+            for cid, features in creatives.items():
+                large.add(cid, features)
+            for i, data in filler_rows:
+                large.add(f"filler/{i}", CreativeFeatures.from_bytes(data))
+            begin = time.perf_counter()
+            large.refresh()
+            return large, time.perf_counter() - begin
+
+        large, build_large_s = _cached(cache / f"index-{args.creatives}-{args.filler}.pkl", build_large)
+        print(f"\nindex of {len(large)} creatives ({sum(len(e.features) for e in large._entries.values())} features) "
+              f"built in {build_large_s:.0f} s (cached after the first run)")
+        result_large = evaluate(large, queries, negatives, creative_size, f"match ({len(large)})")
+        figures["large_index"] = print_accuracy(f"{len(large)} creatives, shortlist top {large.config.top_n}",
+                                                result_large, queries, stars)
+        total, extraction = scan_latency(large, latency_photos, f"scans ({len(large)})")
+        p50, p95 = _percentiles(total)
+        e50, e95 = _percentiles(extraction)
+        print(f"\n== full scan latency with {len(large)} creatives, {len(total)} scans: p50 {p50:.0f} ms  p95 {p95:.0f} "
+              f"ms (feature extraction p50 {e50:.0f} ms  p95 {e95:.0f} ms)")
+        figures["scan_large"] = {"p50": p50, "p95": p95, "extract_p50": e50, "extract_p95": e95,
+                                 "build_s": build_large_s}
+    elapsed = time.perf_counter() - started
+    print(f"\ntotal {elapsed:.0f} s")
+    figures["elapsed_s"] = elapsed
+    OUT.mkdir(parents=True, exist_ok=True)
+    name = "ad_recognition-small.json" if args.small else f"ad_recognition-{args.creatives}-{args.filler}.json"
+    (OUT / name).write_text(json.dumps(figures, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
