@@ -75,11 +75,21 @@ FILLER_SIZE = (300, 400)
 FILLER_MAX_FEATURES = 400
 
 
-def _code_hash() -> str:
+def _data_key() -> str:
+    """Generated data depends on the generators and the feature extraction settings only."""
+    from vision import creatives
+
     digest = hashlib.sha1()
-    for name in ("vision/adgen.py", "vision/synthetic.py", "vision/creatives.py"):
+    for name in ("vision/adgen.py", "vision/synthetic.py"):
         digest.update((ROOT / name).read_bytes())
+    digest.update(repr((creatives.FEATURES_VERSION, creatives.CREATIVE_MAX_SIDE, creatives.CREATIVE_MAX_FEATURES,
+                        creatives.PHOTO_MAX_SIDE, creatives.PHOTO_MAX_FEATURES)).encode())
     return digest.hexdigest()[:10]
+
+
+def _index_key() -> str:
+    """A built index also depends on the matcher's code."""
+    return hashlib.sha1((ROOT / "vision/creatives.py").read_bytes()).hexdigest()[:10]
 
 
 def _single_thread() -> None:
@@ -252,8 +262,8 @@ def print_accuracy(title: str, result: dict, queries, stars: dict) -> dict:
     print("by rating   photos   top-1      wrong    none")
     for star in sorted(by_stars):
         values = by_stars[star]
-        print(f"  {star} stars  {len(values):6d}  {np.mean([v == 'right' for v in values]) * 100:6.2f} %"
-              f"  {np.mean([v == 'wrong' for v in values]) * 100:6.2f} %  {np.mean([v == 'none' for v in values]) * 100:6.2f} %")
+        shares = [np.mean([v == kind for v in values]) * 100 for kind in ("right", "wrong", "none")]
+        print(f"  {star} stars  {len(values):6d}  {shares[0]:6.2f} %  {shares[1]:6.2f} %  {shares[2]:6.2f} %")
     rated = [o for q, o in zip(queries, outcomes) if stars[q["truth"]] >= 3]
     summary = {
         "top1": float(np.mean(right)), "wrong": float(np.mean(wrong)), "none": float(np.mean(none)),
@@ -266,10 +276,11 @@ def print_accuracy(title: str, result: dict, queries, stars: dict) -> dict:
     }
     if rated:
         print(f"rated 3+: top-1 {summary['top1_rated_3_plus'] * 100:.2f} % over {len(rated)} photos")
-    bins = [(0.3, 0.45), (0.45, 0.6), (0.6, 0.8), (0.8, 1.01)]
-    print("by page size in the photo (apparent scale): " + "  ".join(
-        f"{lo:.2f}-{min(hi, 1):.2f}: {np.mean([o == 'right' for q, o in zip(queries, outcomes) if lo <= q['scale'] < hi] or [np.nan]) * 100:.1f} %"
-        for lo, hi in bins))
+    parts = []
+    for lo, hi in [(0.3, 0.45), (0.45, 0.6), (0.6, 0.8), (0.8, 1.01)]:
+        inside = [o == "right" for q, o in zip(queries, outcomes) if lo <= q["scale"] < hi]
+        parts.append(f"{lo:.2f}-{min(hi, 1):.2f}: {np.mean(inside) * 100:.1f} % of {len(inside)}" if inside else "")
+    print("by page size in the photo (apparent scale): " + "  ".join(parts))
     return summary
 
 
@@ -281,17 +292,18 @@ def main() -> None:
     parser.add_argument("--negatives", type=int, default=500, help="photos of no registered creative")
     parser.add_argument("--filler", type=int, default=10_000, help="creatives in the large index (0: skip)")
     parser.add_argument("--latency", type=int, default=200, help="full scans timed per index size")
-    parser.add_argument("--reference", type=int, default=100, help="photos for the exhaustive reference")
+    parser.add_argument("--reference", type=int, default=40,
+                        help="photos of creatives for the exhaustive reference (and half as many of none)")
     parser.add_argument("--difficulty", default="hard", choices=adgen.DIFFICULTIES)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--small", action="store_true", help="40 creatives, 200 + 100 photos, 1,000 in the index")
     args = parser.parse_args()
     if args.small:
         args.creatives, args.templates, args.queries, args.negatives = 40, 4, 200, 100
-        args.filler, args.latency, args.reference = 1000, 60, 40
+        args.filler, args.latency, args.reference = 1000, 60, 20
     _single_thread()
     started = time.perf_counter()
-    cache = OUT / f"{_code_hash()}-{args.difficulty}-t{args.templates}"
+    cache = OUT / f"{_data_key()}-{args.difficulty}-t{args.templates}"
     print(f"ad recognition benchmark: {args.creatives} creatives / {args.templates} templates, {args.queries} photos "
           f"of them, {args.negatives} photos of no registered creative ({args.difficulty}), index of {args.filler}; "
           f"cache {cache.relative_to(ROOT)}")
@@ -314,7 +326,8 @@ def main() -> None:
     per_creative = defaultdict(list)
     for q in range(args.queries):
         per_creative[q % args.creatives].append(q)
-    photo_jobs = [(i, args.templates, numbers, args.difficulty, latency_positives) for i, numbers in per_creative.items()]
+    photo_jobs = [(i, args.templates, numbers, args.difficulty, latency_positives)
+                  for i, numbers in per_creative.items()]
     photo_rows = _cached(cache / f"queries-{args.creatives}-{args.queries}-{args.latency}.pkl", lambda: sorted(
         (row for rows in _run_pool(_photos_of_creative, photo_jobs, args.workers, "query photos") for row in rows),
         key=lambda row: row[0]))
@@ -326,6 +339,11 @@ def main() -> None:
     negatives = [{"kind": kind, "features": CreativeFeatures.from_bytes(f)} for _, kind, f, _ in negative_rows]
     latency_photos = [row[5] for row in photo_rows if row[5] is not None] + [row[3] for row in negative_rows
                                                                              if row[3] is not None]
+
+    n_filler = max(0, args.filler - len(creatives))
+    filler_rows = _cached(cache / f"filler-{n_filler}.pkl", lambda: sorted(_run_pool(
+        _make_filler, list(range(n_filler)), args.workers, "filler creatives"))) if n_filler else []
+    print(f"data ready after {time.perf_counter() - started:.0f} s")
 
     # the N-creative index
     index = CreativeIndex()
@@ -353,8 +371,9 @@ def main() -> None:
     for name, res in (("shortlist", shortlist_sub), ("exhaustive", reference)):
         accepted = [a for values in res["accepted"].values() for a in values]
         p50, p95 = _percentiles(res["match_ms"])
-        print(f"{name:10s} top-1 {np.mean([o == 'right' for o in res['outcomes']]) * 100:6.2f} %  wrong "
-              f"{np.mean([o == 'wrong' for o in res['outcomes']]) * 100:5.2f} %  false accepts {np.mean(accepted) * 100:5.2f} %"
+        right = np.mean([o == "right" for o in res["outcomes"]]) * 100
+        wrong = np.mean([o == "wrong" for o in res["outcomes"]]) * 100
+        print(f"{name:10s} top-1 {right:6.2f} %  wrong {wrong:5.2f} %  false accepts {np.mean(accepted) * 100:5.2f} %"
               f"  match ms p50 {p50:7.1f} p95 {p95:7.1f}  verified/scan {np.mean(res['verified']):.1f}")
     ratio = np.median(reference["match_ms"]) / np.median(shortlist_sub["match_ms"])
     print(f"latency ratio exhaustive / shortlist (p50): {ratio:.1f}x")
@@ -370,10 +389,6 @@ def main() -> None:
 
     # the large index
     if args.filler > len(creatives):
-        n_filler = args.filler - len(creatives)
-        filler_rows = _cached(cache / f"filler-{n_filler}.pkl", lambda: sorted(_run_pool(
-            _make_filler, list(range(n_filler)), args.workers, "filler creatives")))
-
         def build_large():
             large = CreativeIndex()
             for cid, features in creatives.items():
@@ -384,7 +399,7 @@ def main() -> None:
             large.refresh()
             return large, time.perf_counter() - begin
 
-        large, build_large_s = _cached(cache / f"index-{args.creatives}-{args.filler}.pkl", build_large)
+        large, build_large_s = _cached(cache / f"index-{args.creatives}-{args.filler}-{_index_key()}.pkl", build_large)
         print(f"\nindex of {len(large)} creatives ({sum(len(e.features) for e in large._entries.values())} features) "
               f"built in {build_large_s:.0f} s (cached after the first run)")
         result_large = evaluate(large, queries, negatives, creative_size, f"match ({len(large)})")
@@ -393,8 +408,8 @@ def main() -> None:
         total, extraction = scan_latency(large, latency_photos, f"scans ({len(large)})")
         p50, p95 = _percentiles(total)
         e50, e95 = _percentiles(extraction)
-        print(f"\n== full scan latency with {len(large)} creatives, {len(total)} scans: p50 {p50:.0f} ms  p95 {p95:.0f} "
-              f"ms (feature extraction p50 {e50:.0f} ms  p95 {e95:.0f} ms)")
+        print(f"\n== full scan latency with {len(large)} creatives, {len(total)} scans: p50 {p50:.0f} ms  "
+              f"p95 {p95:.0f} ms (feature extraction p50 {e50:.0f} ms  p95 {e95:.0f} ms)")
         figures["scan_large"] = {"p50": p50, "p95": p95, "extract_p50": e50, "extract_p95": e95,
                                  "build_s": build_large_s}
     elapsed = time.perf_counter() - started

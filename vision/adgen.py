@@ -401,8 +401,8 @@ def _draw_band(page: Image.Image, template: Template, rng: np.random.Generator, 
     draw.text((int(24 * u), top + int(16 * u)), "FROM", font=_font(template.body_font, int(16 * u)), fill=light)
     lowest = min(products, key=lambda p: float(p.price[1:])).price
     draw.text((int(24 * u), top + int(36 * u)), lowest, font=_font(template.headline_font, int(46 * u)), fill=light)
-    draw.text((width - int(24 * u), top + int(22 * u)), template.small_print, font=_font(template.body_font, int(13 * u)),
-              fill=light, anchor="ra")
+    draw.text((width - int(24 * u), top + int(22 * u)), template.small_print,
+              font=_font(template.body_font, int(13 * u)), fill=light, anchor="ra")
     draw.text((width - int(24 * u), top + int(60 * u)), f"{template.brand} · {template.brand.lower()}.com",
               font=_font(template.headline_font, int(20 * u)), fill=light, anchor="ra")
 

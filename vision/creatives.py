@@ -27,10 +27,9 @@ Method
    area (grid cells), and its score clearly beats the runner-up's (`margin`). Otherwise `None`:
    a page that shares only the template, or a few words, with registered creatives is rejected.
 
-Distinctiveness is learnt from the registered set: a template is recognised as such once at
-least two creatives of it are registered (or a blank page of it is registered with
-`add(..., matchable=False)`). With a single creative of a template, its template content counts
-as its own.
+Distinctiveness is learnt from the registered set: a template is recognised as such once a few
+creatives of it are registered (or a few other pages of it, with `add(..., matchable=False)`).
+With a single creative of a template, its template content counts as its own.
 
 No Django here: the Django side stores `CreativeFeatures.to_bytes()` per creative and builds a
 `CreativeIndex` per worker process.
@@ -55,7 +54,7 @@ CREATIVE_MAX_SIDE = 1024  # the ad's artwork is reduced to this many pixels on i
 CREATIVE_MAX_FEATURES = 2000
 PHOTO_MAX_SIDE = 1024  # phone photos likewise; SIFT time grows with the pixel count
 PHOTO_MAX_FEATURES = 3000
-SIFT_CONTRAST = 0.04
+SIFT_CONTRAST = 0.04  # OpenCV's default; lower values add weak, blur-sensitive features
 GRID = 8  # coverage and spread are measured on a GRID x GRID grid over the creative
 SAME_DETAIL_DISTANCE = 0.3  # RootSIFT distance under which two creatives show the same detail
 
@@ -72,9 +71,9 @@ class MatcherConfig:
     ransac_threshold: float = 6.0  # reprojection error (px at the extraction resolution)
     ransac_iterations: int = 2000
     min_inliers: int = 12
-    min_distinctive_inliers: int = 6
+    min_distinctive_inliers: int = 5
     min_distinctive_cells: int = 3  # grid cells holding a distinctive inlier
-    min_distinctive_coverage: float = 0.1  # share of the visible distinctive cells that hold one
+    min_distinctive_coverage: float = 0.05  # share of the visible distinctive cells that hold one
     min_distinctive_extent: float = 0.1  # distinctive inliers' minor-axis extent / the creative's short side
     margin: float = 1.5  # best weighted score / runner-up weighted score
     neighbours: int = 6  # creatives each new creative is compared with to find shared content
@@ -668,7 +667,8 @@ class CreativeIndex:
         visible = _inside(_project(verified.homography, entry.features.keypoints), query.image_size)
         candidate.distinctive_coverage = _cell_coverage(entry.cells[is_distinctive & visible], None,
                                                         hits=entry.cells[distinctive])
-        candidate.distinctive_extent = _minor_extent(entry.features.keypoints[distinctive]) / min(entry.features.image_size)
+        extent = _minor_extent(entry.features.keypoints[distinctive])
+        candidate.distinctive_extent = extent / min(entry.features.image_size)
         if candidate.inliers < cfg.min_inliers:
             candidate.rejected = "too few inliers"
         elif candidate.distinctive_inliers < cfg.min_distinctive_inliers:
@@ -740,8 +740,8 @@ def _pairs_from_neighbours(neighbours: tuple[np.ndarray, np.ndarray, np.ndarray]
     return rows[keep], numbers[rows[keep], first[keep]], d1[keep]
 
 
-SHARED_MIN = 2
-SHARED_RADIUS = 0.03  # of a creative's long side: content within it of a shared inlier is shared
+SHARED_MIN = 1
+SHARED_RADIUS = 0.005  # of a creative's long side: content within it of a shared inlier is shared
 
 
 def _near(points: np.ndarray, anchors: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -750,7 +750,8 @@ def _near(points: np.ndarray, anchors: np.ndarray, size: tuple[int, int]) -> np.
     shape = (int(size[1] / cell) + 2, int(size[0] / cell) + 2)
     ay = np.clip((anchors[:, 1] / cell).astype(int), 0, shape[0] - 1)
     ax = np.clip((anchors[:, 0] / cell).astype(int), 0, shape[1] - 1)
-    raster = (np.bincount(ay * shape[1] + ax, minlength=shape[0] * shape[1]).reshape(shape) >= SHARED_MIN).astype(np.uint8)
+    anchors_per_cell = np.bincount(ay * shape[1] + ax, minlength=shape[0] * shape[1]).reshape(shape)
+    raster = (anchors_per_cell >= SHARED_MIN).astype(np.uint8)
     raster = cv2.dilate(raster, np.ones((3, 3), np.uint8))
     py = np.clip((points[:, 1] / cell).astype(int), 0, shape[0] - 1)
     px = np.clip((points[:, 0] / cell).astype(int), 0, shape[1] - 1)

@@ -191,13 +191,14 @@ def test_remove_and_pickle(features, creatives):
 
 
 def test_a_template_reference_teaches_a_lone_creative_what_is_not_its_own(templates, creatives, features):
-    """With one creative of a template, its template counts as its own, unless a page of the template
-    is registered as a non-matchable reference."""
+    """With one creative of a template, its template counts as its own, unless a few other pages of the
+    template are registered as non-matchable references."""
     lone = CreativeIndex()
     lone.add("t0/c0", features["t0/c0"])
     stranger = photo_of(adgen.make_unregistered_page(templates[0], 7, detail="rich"), seed=500, difficulty="easy")[0]
-    lone.add("reference", extract_features(adgen.make_unregistered_page(templates[0], 8, detail="rich")),
-             matchable=False)
+    for seed in (8, 9, 10):
+        page = adgen.make_unregistered_page(templates[0], seed, detail="rich")
+        lone.add(f"reference {seed}", extract_features(page), matchable=False)
     assert len(lone) == 1
     assert lone.match(stranger) is None
     assert lone.distinctive_fraction("t0/c0") < 0.9
