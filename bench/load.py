@@ -12,7 +12,7 @@ start) and its own redis-server on a free loopback port; traffic goes only to 12
 1. `migrate`, `seed_demo --per-category N --no-marketing` (vectors made inline with the
    weights-free VISION_MODEL=color-texture-v1), scan throttles off (THROTTLE_SCANS_PER_SHOPPER= and
    THROTTLE_SCANS_PER_IP= empty).
-2. gunicorn shop.wsgi (--workers 2 --threads 4, like `make run`) and one Celery worker
+2. gunicorn shop.wsgi (--workers 2 --threads 4 --keep-alive 75, like `make run`) and one Celery worker
    (-Q vision --concurrency 1) as subprocesses; /readyz awaited; shoppers register through the API;
    warm-up scans.
 3. Search, open loop: arrivals at a fixed rate per step (a scheduler thread submits each request at
@@ -312,7 +312,7 @@ def main() -> int:
 
     report: dict = {
         "config": {k: v for k, v in vars(args).items()},
-        "server": {"gunicorn": "--workers 2 --threads 4", "celery": "-Q vision --concurrency 1",
+        "server": {"gunicorn": "--workers 2 --threads 4 --keep-alive 75", "celery": "-Q vision --concurrency 1",
                    "vision_model": ENV["VISION_MODEL"], "throttles": "off"},  # fmt: skip
         "targets": {"scan_p95_ms": SCAN_TARGET_S * 1000, "read_p95_ms": READ_TARGET_S * 1000},
         "machine": {"cpus": os.cpu_count(), "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]},
@@ -362,7 +362,7 @@ def main() -> int:
                         "-n", "loadbench@%h", "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
                         "--without-heartbeat"], "worker.log")  # fmt: skip
         web = start([PYTHON, "-m", "gunicorn", "shop.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                     "--workers", "2", "--threads", "4", "--timeout", "120"], "web.log")  # fmt: skip
+                     "--workers", "2", "--threads", "4", "--timeout", "120", "--keep-alive", "75"], "web.log")  # fmt: skip
         ready = wait_ready(base, [worker, web])
         report["readyz"] = ready
         tokens = []

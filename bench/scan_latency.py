@@ -308,7 +308,7 @@ def run_setting(env: dict, key: str, concurrency: int, photos: list[dict], warmu
     web = start(
         [
             PYTHON, "-m", "gunicorn", "shop.wsgi:application", "--bind", f"127.0.0.1:{port}",
-            "--workers", "2", "--threads", "4", "--timeout", "120",
+            "--workers", "2", "--threads", "4", "--timeout", "120", "--keep-alive", "75",
         ],
         env, LOGS / f"web-{tag}.log",
     )  # fmt: skip

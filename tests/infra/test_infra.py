@@ -450,7 +450,7 @@ def check_command(argv: list[str]) -> dict:
         assert options.args == ["shop.wsgi:application"], argv
         module, _, attribute = options.args[0].partition(":")
         assert callable(getattr(importlib.import_module(module), attribute))
-        return {"program": "gunicorn", "bind": options.bind}
+        return {"program": "gunicorn", "bind": options.bind, "keepalive": options.keepalive}
     if program == "python" and args[:1] == ["manage.py"]:
         from django.core.management import CommandError, get_commands, load_command_class
 
@@ -567,6 +567,9 @@ def test_dockerfile_collects_static_files_at_build_without_a_database(tmp_path):
 def test_cpu_image_serves_the_api_and_checks_healthz_on_its_port():
     (gunicorn,) = checked(dockerfile_cmd(DOCKERFILE))
     assert gunicorn["program"] == "gunicorn"
+    # idle keep-alive connections outlive a load balancer's 60 s: the server never closes one
+    # just as a request arrives on it (connection resets under load with gunicorn's 2 s)
+    assert gunicorn["keepalive"] > 60
     (healthcheck,) = checked(dockerfile_healthcheck(DOCKERFILE))
     url = re.search(r"http://([\d.]+):(\d+)(/\S*?)'", healthcheck["code"])
     assert url, healthcheck
@@ -891,6 +894,7 @@ def test_web_probes_reach_healthz_and_readyz_through_allowed_hosts():
         assert headers.get("Host") in allowed_hosts, f"{probe_name}: Django answers 400 to a Host it does not allow"
     (gunicorn,) = checked(web["command"])
     assert any(bind.endswith(f":{port['containerPort']}") for bind in gunicorn["bind"] for port in web["ports"])
+    assert gunicorn["keepalive"] > 60, "the ingress keeps idle upstream connections for 60 s"
 
 
 def test_deployment_selectors_match_their_pods():

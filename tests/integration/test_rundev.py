@@ -1,5 +1,6 @@
 """`make run`'s supervisor on a fresh data directory: ready, then Ctrl-C leaves nothing running."""
 
+import http.client
 import json
 import os
 import signal
@@ -7,6 +8,8 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+
+import time
 
 import psutil
 import pytest
@@ -37,6 +40,27 @@ def _processes_using(path: str) -> list[psutil.Process]:
         if path in cmdline or environ.get("SHOP_VAR_DIR") == path:
             found.append(proc)
     return found
+
+
+def _assert_idle_connection_is_kept(port: int) -> None:
+    """A client that keeps its connection open between requests (the mobile app, a proxy) can reuse
+    it after a pause: the server does not close idle connections after 2 s, which under load reset
+    requests sent just as the server closed."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/healthz")
+        first = connection.getresponse()
+        first.read()
+        assert first.status == 200 and not first.will_close
+        local_port = connection.sock.getsockname()[1]
+        time.sleep(4)
+        connection.request("GET", "/healthz")
+        second = connection.getresponse()
+        second.read()
+        assert second.status == 200
+        assert connection.sock.getsockname()[1] == local_port, "the idle connection was not kept"
+    finally:
+        connection.close()
 
 
 def test_rundev_becomes_ready_and_ctrl_c_stops_everything(tmp_path):
@@ -73,6 +97,13 @@ def test_rundev_becomes_ready_and_ctrl_c_stops_everything(tmp_path):
         output = log_path.read_text()
         assert "user `admin`, password `" in output
         assert (var_dir / "admin-password.txt").read_text().strip() in output
+
+        try:
+            _assert_idle_connection_is_kept(port)
+        except Exception:
+            proc.send_signal(signal.SIGINT)  # the supervisor stops its children and PostgreSQL
+            proc.wait(timeout=60)
+            raise
 
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0, log_path.read_text()

@@ -84,6 +84,9 @@ class Command(BaseCommand):
             "--workers", str(options["web_workers"]),
             "--threads", "4",
             "--timeout", "60",
+            # gunicorn's 2 s default closes idle connections that clients are about to reuse
+            # (connection resets under load, bench/load.py); 75 s outlives clients and proxies.
+            "--keep-alive", "75",
         ]  # fmt: skip
         # Own process groups: the terminal's Ctrl-C reaches only this supervisor, which stops
         # the children in order (a second SIGINT would make Celery abandon running tasks).
