@@ -40,7 +40,7 @@ from __future__ import annotations
 import io
 import math
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Hashable, Iterable
 
 import cv2
@@ -65,6 +65,7 @@ class MatcherConfig:
 
     top_n: int | None = 8  # shortlisted creatives verified per scan; None verifies every creative (reference)
     vote_neighbours: int = 10  # nearest indexed descriptors looked up per photo descriptor
+    nprobe: int = 4  # inverted lists of the descriptor index searched per lookup (speed vs recall)
     vote_ratio: float = 0.85  # a vote needs: nearest < vote_ratio x nearest of any other creative
     ratio: float = 0.85  # Lowe's ratio test on RootSIFT distances
     min_matches: int = 10  # tentative matches needed to try RANSAC
@@ -92,20 +93,15 @@ class CreativeFeatures:
     descriptors: np.ndarray  # uint8 [n, 128] SIFT
     image_size: tuple[int, int]  # width, height of the source image
     pixel_scale: float = 1.0  # source pixels per pixel of the image the features were found in
-    _root: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __getstate__(self):
-        return {**self.__dict__, "_root": None}
 
     def __len__(self) -> int:
         return len(self.keypoints)
 
     @property
     def rootsift(self) -> np.ndarray:
-        """float32 [n, 128] unit vectors."""
-        if self._root is None:
-            self._root = rootsift(self.descriptors)
-        return self._root
+        """float32 [n, 128] unit vectors, computed on each use (an index of thousands of creatives
+        keeps only the uint8 descriptors: a quarter of the memory)."""
+        return rootsift(self.descriptors)
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
@@ -303,7 +299,6 @@ class _DescriptorIndex:
         self._seed = seed
         self._index = None
         self._trained_on = 0
-        self.nprobe = 8
 
     def needs_training(self, total: int) -> bool:
         return self._index is None or total >= 4 * max(self._trained_on, 1)
@@ -319,7 +314,6 @@ class _DescriptorIndex:
         index.cp.min_points_per_centroid = 4
         index.cp.seed = self._seed
         index.train(np.ascontiguousarray(sample, np.float32))
-        index.nprobe = self.nprobe
         self._index = index
         self._trained_on = total
 
@@ -334,9 +328,10 @@ class _DescriptorIndex:
         if self._index is not None:
             self._index.remove_ids(faiss.IDSelectorRange(int(slot) << SLOT_BITS, (int(slot) + 1) << SLOT_BITS))
 
-    def search(self, descriptors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def search(self, descriptors: np.ndarray, k: int, nprobe: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(distances [n, k] between unit vectors, owning slots [n, k] (-1 where fewer than k were
         found), feature numbers within the owner [n, k])."""
+        self._index.nprobe = nprobe
         squared, ids = self._index.search(np.ascontiguousarray(descriptors, np.float32), k)
         slots = np.where(ids >= 0, ids >> SLOT_BITS, -1)
         return np.sqrt(np.maximum(squared, 0.0)), slots, ids & ((1 << SLOT_BITS) - 1)
@@ -366,7 +361,7 @@ class _Entry:
     features: CreativeFeatures
     matchable: bool
     cells: np.ndarray
-    share_count: np.ndarray | None = None  # per feature: how many other creatives share it
+    share_count: np.ndarray | None = None  # per feature: how many other creatives share it in place
     weight: np.ndarray | None = None  # 1 / (1 + share_count)
 
 
@@ -402,9 +397,9 @@ class CreativeIndex:
     # registration ------------------------------------------------------------------------------
 
     def add(self, creative_id: Hashable, features: CreativeFeatures, *, matchable: bool = True) -> None:
-        """Register (or replace) a creative. `matchable=False` registers shared content only, e.g. a
-        retailer's blank template page: it teaches the index what is not distinctive and is never
-        returned by `match`."""
+        """Register (or replace) a creative. `matchable=False` registers shared content only, e.g.
+        other pages of a retailer's template: they teach the index what is not distinctive and are
+        never returned by `match`."""
         if creative_id in self._entries:
             self.remove(creative_id)
         if len(features) >= 1 << SLOT_BITS:
@@ -474,7 +469,7 @@ class CreativeIndex:
             return MatchReport(None, [], "no creatives registered")
         if len(features) < cfg.min_matches:
             return MatchReport(None, [], "too few features in the photo")
-        neighbours = self._descriptors.search(features.rootsift, cfg.vote_neighbours)
+        neighbours = self._descriptors.search(features.rootsift, cfg.vote_neighbours, cfg.nprobe)
         voted_for = _votes(neighbours, cfg.vote_ratio)
         candidates = []
         for creative_id, votes in self._shortlist(voted_for):
@@ -501,7 +496,9 @@ class CreativeIndex:
         self.refresh()
         excluded = set(exclude)
         found = []
-        for creative_id in self._similar(features, self.config.top_n or 8, excluded, matchable_only=True):
+        neighbours = self._descriptors.search(features.rootsift, self.config.vote_neighbours + 6,
+                                              self.config.nprobe)
+        for creative_id in self._similar(neighbours, self.config.top_n or 8, excluded, matchable_only=True):
             entry = self._entries[creative_id]
             verified = self._verify(features, entry, Candidate(creative_id, 0.0))
             if verified is None:
@@ -550,9 +547,9 @@ class CreativeIndex:
                 ranked.append((creative_id, float(votes[slot])))
         return ranked
 
-    def _similar(self, features: CreativeFeatures, n: int, excluded: set, *, matchable_only: bool) -> list[Hashable]:
-        """Creatives holding the most near-identical copies of `features`' descriptors."""
-        distance, slots, _ = self._descriptors.search(features.rootsift, self.config.vote_neighbours + 6)
+    def _similar(self, neighbours, n: int, excluded: set, *, matchable_only: bool) -> list[Hashable]:
+        """Creatives holding the most near-identical copies of the looked-up descriptors."""
+        distance, slots, _ = neighbours
         close = (distance < SAME_DETAIL_DISTANCE) & (slots >= 0)
         counts = np.bincount(slots[close], minlength=self._next_slot)
         found = []
@@ -572,10 +569,12 @@ class CreativeIndex:
     def _compare_with_neighbours(self, entry: _Entry) -> set[Hashable]:
         """Verify `entry` against the creatives most like it; record the inliers as shared content."""
         touched: set[Hashable] = set()
+        mine = self._shared.setdefault(entry.creative_id, {})
         if not len(entry.features):
             return touched
-        mine = self._shared.setdefault(entry.creative_id, {})
-        for other_id in self._similar(entry.features, self.config.neighbours, {entry.creative_id},
+        neighbours = self._descriptors.search(entry.features.rootsift, self.config.vote_neighbours + 6,
+                                                   self.config.nprobe)
+        for other_id in self._similar(neighbours, self.config.neighbours, {entry.creative_id},
                                       matchable_only=False):
             if other_id in mine:
                 continue
