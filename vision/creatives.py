@@ -72,10 +72,10 @@ class MatcherConfig:
     ransac_threshold: float = 6.0  # reprojection error (px at the extraction resolution)
     ransac_iterations: int = 2000
     min_inliers: int = 12
-    min_distinctive_inliers: int = 5
+    min_distinctive_inliers: int = 3  # inliers that are neither template nor a common detail
     min_distinctive_cells: int = 3  # grid cells holding a distinctive inlier
     min_distinctive_coverage: float = 0.05  # share of the visible distinctive cells that hold one
-    min_distinctive_extent: float = 0.1  # distinctive inliers' minor-axis extent / the creative's short side
+    min_distinctive_extent: float = 0.05  # distinctive inliers' minor-axis extent / the creative's short side
     margin: float = 1.5  # best weighted score / runner-up weighted score
     neighbours: int = 6  # creatives each new creative is compared with to find shared content
     max_perspective: float = 4.0  # max/min of the homography's w over the creative's corners
