@@ -100,6 +100,13 @@ def test_rundev_becomes_ready_and_ctrl_c_stops_everything(tmp_path):
 
         try:
             _assert_idle_connection_is_kept(port)
+            # two worker processes share the cores instead of each running torch on all of them
+            workers = [proc for proc in _processes_using(str(var_dir)) if "celery" in " ".join(proc.cmdline())]
+            assert workers
+            expected = str(max(1, (os.cpu_count() or 1) // 2))  # --worker-concurrency 2, VISION_THREADS unset
+            if os.environ.get("VISION_THREADS", "0") != "0":
+                expected = os.environ["VISION_THREADS"]
+            assert {proc.environ().get("VISION_THREADS") for proc in workers} == {expected}
         except Exception:
             proc.send_signal(signal.SIGINT)  # the supervisor stops its children and PostgreSQL
             proc.wait(timeout=60)

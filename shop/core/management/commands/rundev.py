@@ -70,6 +70,11 @@ class Command(BaseCommand):
     def _start_children(self, options) -> dict[str, subprocess.Popen]:
         python = sys.executable
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "shop.settings", "PYTHONUNBUFFERED": "1"}
+        if not settings.VISION_THREADS:
+            # Each worker process would otherwise run torch with one thread per core: N processes
+            # oversubscribe the CPU (bench/scan_latency.py: CLIP throughput fell from 2.0 to 1.5
+            # scans/s with 2 processes; one thread each gave 3.2).
+            env["VISION_THREADS"] = str(max(1, (os.cpu_count() or 1) // options["worker_concurrency"]))
         worker = [
             python, "-m", "celery", "-A", "shop", "worker", "--beat",
             "-Q", ",".join(Queues.ALL),
