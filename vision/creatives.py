@@ -72,6 +72,7 @@ class MatcherConfig:
     ransac_threshold: float = 6.0  # reprojection error (px at the extraction resolution)
     ransac_iterations: int = 2000
     min_inliers: int = 12
+    min_inlier_ratio: float = 0.25  # inliers / tentative matches: a chance homography explains few of them
     min_distinctive_inliers: int = 3  # inliers that are neither template nor a common detail
     min_distinctive_cells: int = 3  # grid cells holding a distinctive inlier
     min_distinctive_coverage: float = 0.05  # share of the visible distinctive cells that hold one
@@ -670,6 +671,9 @@ class CreativeIndex:
         candidate.distinctive_extent = extent / min(entry.features.image_size)
         if candidate.inliers < cfg.min_inliers:
             candidate.rejected = "too few inliers"
+        elif candidate.inliers < cfg.min_inlier_ratio * candidate.matches:
+            # the photo's details match this creative's, but not in one page geometry: a chance fit
+            candidate.rejected = "too few of the matches agree with the homography"
         elif candidate.distinctive_inliers < cfg.min_distinctive_inliers:
             candidate.rejected = "too few distinctive inliers (template only?)"
         elif candidate.distinctive_cells < cfg.min_distinctive_cells:
