@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,14 +25,12 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.processes import free_port, port_open, wait_for  # noqa: E402
+
 OUT = ROOT / "bench" / "out"
 VAR = OUT / "faults-var"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 REDIS_PORT = free_port()
@@ -50,7 +47,6 @@ ENV = {
 }
 ENV.pop("DATABASE_URL", None)
 os.environ.update(ENV)
-sys.path.insert(0, str(ROOT))
 
 
 def start_redis() -> subprocess.Popen:
@@ -58,26 +54,8 @@ def start_redis() -> subprocess.Popen:
         ["redis-server", "--bind", "127.0.0.1", "--port", str(REDIS_PORT), "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
     )
-    wait_for(lambda: _port_open(REDIS_PORT), 20, "redis")
+    wait_for(lambda: port_open(REDIS_PORT), 20, "redis", 0.05)
     return proc
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.3):
-            return True
-    except OSError:
-        return False
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out waiting for {what}")
 
 
 def start_worker(log) -> subprocess.Popen:
@@ -160,12 +138,12 @@ def main() -> int:
         for n in range(args.kills):
             scan = scan_create(shopper=shopper, decoded=photo(n))
             wait_for(lambda: Scan.objects.filter(id=scan.id, status="processing").exists() or
-                     Scan.objects.filter(id=scan.id, status="done").exists(), 120, "the scan to start")  # fmt: skip
+                     Scan.objects.filter(id=scan.id, status="done").exists(), 120, "the scan to start", 0.05)  # fmt: skip
             children = psutil.Process(worker.pid).children()
             if Scan.objects.get(id=scan.id).status == "processing" and children:
                 os.kill(children[0].pid, signal.SIGKILL)
                 mid_scan += 1
-            final = wait_for(lambda: Scan.objects.filter(id=scan.id, status__in=["done", "failed"]).first(), 180, "the scan to finish")
+            final = wait_for(lambda: Scan.objects.filter(id=scan.id, status__in=["done", "failed"]).first(), 180, "the scan to finish", 0.05)
             completed += final.status == "done"
             broken += not consistent(scan.id)
             print(f"kill {n + 1}/{args.kills}: status {final.status}, attempts {final.attempts}, consistent {consistent(scan.id)}")
@@ -185,7 +163,7 @@ def main() -> int:
         with override_settings(SCAN_REQUEUE_AFTER_SECONDS=0):
             time.sleep(2)
             requeued = requeue_stale_scans.apply().get()  # what beat runs every minute
-        wait_for(lambda: not Scan.objects.filter(id__in=batch).exclude(status__in=["done", "failed"]).exists(), 600, "the batch")
+        wait_for(lambda: not Scan.objects.filter(id__in=batch).exclude(status__in=["done", "failed"]).exists(), 600, "the batch", 0.05)
         results["broker_restart"] = {
             "batch": len(batch),
             "unfinished_at_restart": lost_at_restart,
@@ -200,7 +178,7 @@ def main() -> int:
         web = subprocess.Popen([sys.executable, "-m", "gunicorn", "shop.wsgi:application", "--bind", f"127.0.0.1:{port}",
                                 "--workers", "1", "--threads", "2"], cwd=ROOT, env=ENV, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: get(f"{base}/readyz")[0] == 200, 120, "readyz")
+        wait_for(lambda: get(f"{base}/readyz")[0] == 200, 120, "readyz", 0.05)
         from django.conf import settings
         from django.db import connections
 
@@ -210,7 +188,7 @@ def main() -> int:
         down_api, api_body = get(f"{base}/api/v1/scans/", token)
         started = time.monotonic()
         embedded_db.ensure_running(settings.EMBEDDED_PGDATA)
-        wait_for(lambda: get(f"{base}/readyz")[0] == 200, 60, "readyz after the restart")
+        wait_for(lambda: get(f"{base}/readyz")[0] == 200, 60, "readyz after the restart", 0.05)
         results["database_restart"] = {
             "readyz_while_down": down_ready,
             "readyz_code": down_body.get("code"),

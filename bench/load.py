@@ -40,7 +40,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -51,6 +50,10 @@ import numpy as np
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.processes import children, free_port, port_open, start, stop_all, wait_for, wait_ready  # noqa: E402
+
 OUT = ROOT / "bench" / "out"
 VAR = OUT / "load-var"
 LOGS = OUT / "load-logs"
@@ -59,25 +62,9 @@ SCAN_TARGET_S = 3.0
 READ_TARGET_S = 0.200
 READ_MIX = (("scan_detail", 0.4), ("scan_list", 0.2), ("similar", 0.3), ("healthz", 0.1))
 
-_children: list[subprocess.Popen] = []
-
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.3):
-            return True
-    except OSError:
-        return False
 
 
 REDIS_PORT = free_port()
@@ -97,64 +84,6 @@ ENV = {
     "PYTHONUNBUFFERED": "1",
 }
 os.environ.update(ENV)
-sys.path.insert(0, str(ROOT))
-
-
-# --- processes ---------------------------------------------------------------------------------
-
-
-def start(cmd: list[str], log_name: str) -> subprocess.Popen:
-    out = open(LOGS / log_name, "ab")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    out.close()
-    _children.append(proc)
-    return proc
-
-
-def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-    if proc in _children:
-        _children.remove(proc)
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out waiting for {what}")
-
-
-def wait_ready(base: str, procs: list[subprocess.Popen], timeout: float = 180) -> dict:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        for proc in procs:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{proc.args[2:5]} exited with {proc.returncode} before /readyz answered")
-        try:
-            response = requests.get(f"{base}/readyz", timeout=5)
-            last = response.status_code, response.text[:300]
-            if response.status_code == 200:
-                return response.json()
-        except requests.RequestException as exc:
-            last = repr(exc)
-        time.sleep(0.5)
-    raise RuntimeError(f"/readyz not ready after {timeout} s: {last}")
 
 
 # --- the client --------------------------------------------------------------------------------
@@ -321,7 +250,7 @@ def main() -> int:
         ["redis-server", "--bind", "127.0.0.1", "--port", str(REDIS_PORT), "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
-    _children.append(redis)
+    children.append(redis)
     django_ready = False
     interrupted = False
     try:
@@ -360,9 +289,9 @@ def main() -> int:
         base = f"http://127.0.0.1:{port}"
         worker = start([PYTHON, "-m", "celery", "-A", "shop", "worker", "-Q", "vision", "--concurrency", "1",
                         "-n", "loadbench@%h", "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
-                        "--without-heartbeat"], "worker.log")  # fmt: skip
+                        "--without-heartbeat"], cwd=ROOT, env=ENV, log_path=LOGS / "worker.log")  # fmt: skip
         web = start([PYTHON, "-m", "gunicorn", "shop.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                     "--workers", "2", "--threads", "4", "--timeout", "120", "--keep-alive", "75"], "web.log")  # fmt: skip
+                     "--workers", "2", "--threads", "4", "--timeout", "120", "--keep-alive", "75"], cwd=ROOT, env=ENV, log_path=LOGS / "web.log")  # fmt: skip
         ready = wait_ready(base, [worker, web])
         report["readyz"] = ready
         tokens = []
@@ -450,8 +379,7 @@ def main() -> int:
         interrupted = True
         log(f"interrupted ({exc}); stopping everything")
     finally:
-        for proc in list(reversed(_children)):
-            stop(proc)
+        stop_all()
         if django_ready:
             from django.conf import settings
             from django.db import connections

@@ -45,7 +45,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -56,6 +55,10 @@ import numpy as np
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.append(str(ROOT))  # after the project's code (CODE may be a snapshot, put first in main)
+
+from bench.processes import free_port, start, stop, stop_all, wait_ready  # noqa: E402
+
 OUT = ROOT / "bench" / "out"
 CODE = ROOT  # where the project's processes run from: the working tree, or a snapshot (--code head)
 VAR = OUT / "scan-latency-var"  # --var-dir changes it (a throw-away environment for a quick try)
@@ -65,8 +68,6 @@ REDIS_URL = "redis://127.0.0.1:6379/14"
 DEMO_CATEGORIES = 18  # catalog.demo.CATEGORIES
 STAGE_ORDER = ("queue", "decode", "ad_match", "detect", "colors", "embed", "knn", "database")
 HIT_RANK = 5
-
-_children: list[subprocess.Popen] = []
 
 
 def log(message: str) -> None:
@@ -108,12 +109,6 @@ def manage(env: dict, *args: str, log_name: str | None = None) -> float:
         tail = path.read_text(errors="replace")[-3000:]
         raise RuntimeError(f"manage.py {' '.join(args)} failed (exit {proc.returncode}); log {path}:\n{tail}")
     return elapsed
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(values, q: float) -> float | None:
@@ -198,53 +193,12 @@ def street_photos(count: int, size: tuple[int, int], seed: int = 2024) -> list[d
 # --- the web server and worker ----------------------------------------------------------------
 
 
-def start(cmd: list[str], env: dict, log_path: Path) -> subprocess.Popen:
-    out = open(log_path, "ab")
-    proc = subprocess.Popen(cmd, cwd=CODE, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    out.close()
-    _children.append(proc)
-    return proc
-
-
-def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    if proc in _children:
-        _children.remove(proc)
-
-
 def purge_queues(env: dict) -> None:
     """Drop messages left by earlier steps (`models enable` queues a back-fill, seeding an indexing run)."""
     subprocess.run(
         [PYTHON, "-m", "celery", "-A", "shop", "purge", "-f", "-Q", "vision,default,reports"],
         cwd=CODE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
     )  # fmt: skip
-
-
-def wait_ready(base: str, procs: list[subprocess.Popen], timeout: float = 180) -> dict:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        for proc in procs:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{proc.args[2:5]} exited with {proc.returncode} before /readyz answered")
-        try:
-            response = requests.get(f"{base}/readyz", timeout=5)
-            last = response.status_code, response.text[:500]
-            if response.status_code == 200:
-                return response.json()
-        except requests.RequestException as exc:
-            last = repr(exc)
-        time.sleep(0.5)
-    raise RuntimeError(f"/readyz not ready after {timeout} s: {last}")
 
 
 # --- the client -------------------------------------------------------------------------------
@@ -303,14 +257,14 @@ def run_setting(env: dict, key: str, concurrency: int, photos: list[dict], warmu
             "--concurrency", str(worker_concurrency), "-n", f"scanbench-{tag}@%h",
             "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat",
         ],
-        env, LOGS / f"worker-{tag}.log",
+        cwd=CODE, env=env, log_path=LOGS / f"worker-{tag}.log",
     )  # fmt: skip
     web = start(
         [
             PYTHON, "-m", "gunicorn", "shop.wsgi:application", "--bind", f"127.0.0.1:{port}",
             "--workers", "2", "--threads", "4", "--timeout", "120", "--keep-alive", "75",
         ],
-        env, LOGS / f"web-{tag}.log",
+        cwd=CODE, env=env, log_path=LOGS / f"web-{tag}.log",
     )  # fmt: skip
     try:
         ready = wait_ready(base, [worker, web])
@@ -541,8 +495,7 @@ def main() -> None:
                 report["results"] = rows
                 Path(args.json).write_text(json.dumps(report, indent=1, default=str))
     finally:
-        for proc in list(_children):
-            stop(proc)
+        stop_all()
         stop_database(env)
         report["runtime_seconds"] = round(time.perf_counter() - run_started, 1)
         report["machine"]["loadavg_end"] = os.getloadavg()
