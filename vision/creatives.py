@@ -470,7 +470,8 @@ class CreativeIndex:
             return MatchReport(None, [], "no creatives registered")
         if len(features) < cfg.min_matches:
             return MatchReport(None, [], "too few features in the photo")
-        neighbours = self._descriptors.search(features.rootsift, cfg.vote_neighbours, cfg.nprobe)
+        root = features.rootsift
+        neighbours = self._descriptors.search(root, cfg.vote_neighbours, cfg.nprobe)
         voted_for = _votes(neighbours, cfg.vote_ratio)
         candidates = []
         for creative_id, votes in self._shortlist(voted_for):
@@ -479,7 +480,7 @@ class CreativeIndex:
             self.verifications += 1
             # the reference mode matches every descriptor pair; the shortlist's lookups suffice otherwise
             pairs = None if cfg.top_n is None else _pairs_from_neighbours(neighbours, entry.slot, cfg.ratio)
-            verified = self._verify(features, entry, candidate, pairs)
+            verified = self._verify(features, entry, candidate, pairs, query_root=root)
             if verified is not None:
                 self._score(features, entry, verified, candidate, voted_for == entry.slot)
             candidates.append(candidate)
@@ -497,11 +498,10 @@ class CreativeIndex:
         self.refresh()
         excluded = set(exclude)
         found = []
-        neighbours = self._descriptors.search(features.rootsift, self.config.vote_neighbours + 6,
-                                              self.config.nprobe)
-        for creative_id in self._similar(neighbours, self.config.top_n or 8, excluded, matchable_only=True):
+        root = features.rootsift
+        for creative_id in self._similar(root, self.config.top_n or 8, excluded, matchable_only=True):
             entry = self._entries[creative_id]
-            verified = self._verify(features, entry, Candidate(creative_id, 0.0))
+            verified = self._verify(features, entry, Candidate(creative_id, 0.0), query_root=root)
             if verified is None:
                 continue
             similarity = min(
@@ -548,9 +548,9 @@ class CreativeIndex:
                 ranked.append((creative_id, float(votes[slot])))
         return ranked
 
-    def _similar(self, neighbours, n: int, excluded: set, *, matchable_only: bool) -> list[Hashable]:
-        """Creatives holding the most near-identical copies of the looked-up descriptors."""
-        distance, slots, _ = neighbours
+    def _similar(self, root: np.ndarray, n: int, excluded: set, *, matchable_only: bool) -> list[Hashable]:
+        """Creatives holding the most near-identical copies of the RootSIFT descriptors `root`."""
+        distance, slots, _ = self._descriptors.search(root, self.config.vote_neighbours + 6, self.config.nprobe)
         close = (distance < SAME_DETAIL_DISTANCE) & (slots >= 0)
         counts = np.bincount(slots[close], minlength=self._next_slot)
         found = []
@@ -573,13 +573,12 @@ class CreativeIndex:
         mine = self._shared.setdefault(entry.creative_id, {})
         if not len(entry.features):
             return touched
-        neighbours = self._descriptors.search(entry.features.rootsift, self.config.vote_neighbours + 6,
-                                                   self.config.nprobe)
-        for other_id in self._similar(neighbours, self.config.neighbours, {entry.creative_id},
-                                      matchable_only=False):
+        root = entry.features.rootsift
+        for other_id in self._similar(root, self.config.neighbours, {entry.creative_id}, matchable_only=False):
             if other_id in mine:
                 continue
-            verified = self._verify(entry.features, self._entries[other_id], Candidate(other_id, 0.0))
+            verified = self._verify(entry.features, self._entries[other_id], Candidate(other_id, 0.0),
+                                    query_root=root)
             if verified is None:
                 mine[other_id] = self._shared.setdefault(other_id, {})[entry.creative_id] = np.zeros(0, np.int64)
             else:
@@ -605,14 +604,16 @@ class CreativeIndex:
     # internals: verification -------------------------------------------------------------------
 
     def _verify(self, query: CreativeFeatures, entry: _Entry, candidate: Candidate,
-                pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> _Verified | None:
-        """Ratio-test matches from the query's features to the entry's, then a checked homography."""
+                pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, *,
+                query_root: np.ndarray | None = None) -> _Verified | None:
+        """Ratio-test matches from the query's features to the entry's (`pairs` when the caller has
+        them; `query_root`: the query's RootSIFT when the caller has it), then a checked homography."""
         cfg = self.config
         if len(entry.features) < 2 or len(query) < 2:
             candidate.rejected = "too few features"
             return None
         if pairs is None:
-            similarity = query.rootsift @ entry.features.rootsift.T
+            similarity = (query.rootsift if query_root is None else query_root) @ entry.features.rootsift.T
             best = similarity.argmax(axis=1)
             rows = np.arange(len(query))
             s1 = similarity[rows, best]
