@@ -463,11 +463,11 @@ class CreativeIndex:
 
     def explain(self, photo: Image.Image | CreativeFeatures) -> MatchReport:
         """`match` with the shortlist, every verified candidate's figures and the decision's reason."""
-        features = photo if isinstance(photo, CreativeFeatures) else extract_photo_features(photo)
         self.refresh()
         cfg = self.config
-        if not len(self):
+        if not len(self):  # before the SIFT pass on the photo: an empty index costs nothing
             return MatchReport(None, [], "no creatives registered")
+        features = photo if isinstance(photo, CreativeFeatures) else extract_photo_features(photo)
         if len(features) < cfg.min_matches:
             return MatchReport(None, [], "too few features in the photo")
         root = features.rootsift

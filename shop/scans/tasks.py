@@ -44,8 +44,7 @@ def process_scan(scan_id: str) -> None:
             picture = vision_adapter.decode(f.read()).image
         if scan.kind in (Scan.Kind.AUTO, Scan.Kind.AD):
             with timer.stage("ad_match"):
-                index = creative_index()
-                match = index.match(picture) if len(index) else None  # no creatives: no SIFT pass
+                match = creative_index().match(picture)  # no SIFT pass when no creative is registered
             if match is not None:
                 scan_record_ad(scan_id=scan_id, match=match, timings=timer.timings)
                 return

@@ -222,3 +222,15 @@ def test_adgen_is_deterministic_and_its_homography_is_true(templates):
     page = np.asarray(first.image.convert("L"), np.float32)
     inside = cv2.warpPerspective(np.ones(PHOTO[::-1], np.float32), np.linalg.inv(easy_homography), PAGE) > 0.99
     assert np.corrcoef(back[inside], page[inside])[0, 1] > 0.6
+
+
+def test_an_empty_index_answers_without_looking_at_the_photo(monkeypatch):
+    """Every look scan asks the ad index first: with no creative registered that must cost no SIFT pass."""
+    import vision.creatives as creatives
+
+    def extract(*args, **kwargs):
+        raise AssertionError("features extracted although no creative is registered")
+
+    monkeypatch.setattr(creatives, "extract_photo_features", extract)
+    report = CreativeIndex().explain(Image.new("RGB", (640, 480), "white"))
+    assert report.match is None and report.reason == "no creatives registered"
