@@ -396,7 +396,8 @@ def main() -> None:
             for i, data in filler_rows:
                 large.add(f"filler/{i}", CreativeFeatures.from_bytes(data))
             begin = time.perf_counter()
-            large.refresh()
+            with tqdm(total=len(creatives) + len(filler_rows), desc="large index", unit="creative") as bar:
+                large.refresh(lambda done, total: bar.update(done - bar.n))
             return large, time.perf_counter() - begin
 
         large, build_large_s = _cached(cache / f"index-{args.creatives}-{args.filler}-{_index_key()}.pkl", build_large)

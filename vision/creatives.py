@@ -41,7 +41,7 @@ import io
 import math
 import zipfile
 from dataclasses import dataclass
-from typing import Hashable, Iterable
+from typing import Callable, Hashable, Iterable
 
 import cv2
 import numpy as np
@@ -438,8 +438,11 @@ class CreativeIndex:
         entry = self._entries[creative_id]
         return float((entry.share_count == 0).mean()) if len(entry.features) else 0.0
 
-    def refresh(self) -> None:
-        """Do the work that `add`/`remove` deferred. `match` and `near_duplicates` call it."""
+    def refresh(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Do the work that `add`/`remove` deferred. `match` and `near_duplicates` call it.
+
+        `progress(done, total)` is called as creatives are compared with their neighbours (the
+        long part when thousands of creatives are added at once)."""
         if not self._pending and not self._unindexed:
             return
         total = sum(len(entry.features) for entry in self._entries.values())
@@ -451,8 +454,10 @@ class CreativeIndex:
         self._unindexed.clear()
         pending, self._pending = sorted(self._pending, key=lambda c: self._entries[c].slot), set()
         touched = set(pending)
-        for creative_id in pending:
+        for done, creative_id in enumerate(pending, 1):
             touched |= self._compare_with_neighbours(self._entries[creative_id])
+            if progress is not None:
+                progress(done, len(pending))
         for creative_id in touched:
             self._count_shared(self._entries[creative_id])
 

@@ -169,7 +169,9 @@ def test_the_shortlist_limits_verification_to_top_n():
         pages[f"c{i}"] = adgen.make_creative(template, i // 5, detail="rich").image
         index.add(f"c{i}", extract_features(pages[f"c{i}"]))
     assert len(index) == 50
-    index.refresh()
+    progress = []
+    index.refresh(lambda done, total: progress.append((done, total)))
+    assert progress[-1] == (50, 50) and [done for done, _ in progress] == list(range(1, 51))
     before = index.verifications
     report = index.explain(photo_of(pages["c17"], seed=7, difficulty="easy")[0])
     assert 0 < len(report.candidates) <= 5
