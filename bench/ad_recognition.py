@@ -60,6 +60,7 @@ from PIL import Image  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from vision import adgen  # noqa: E402
+from vision.memory import retain_freed_memory  # noqa: E402
 from vision.creatives import (  # noqa: E402
     CreativeFeatures,
     CreativeIndex,
@@ -95,6 +96,7 @@ def _index_key() -> str:
 def _single_thread() -> None:
     cv2.setNumThreads(1)
     faiss.omp_set_num_threads(1)
+    retain_freed_memory()  # as the Celery workers do (shop/celery.py)
 
 
 # --- data generation (in worker processes) ---------------------------------------------------------

@@ -8,7 +8,7 @@ import os
 from functools import partial
 
 from celery import Celery, shared_task
-from celery.signals import before_task_publish, task_postrun, task_prerun
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_init
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
@@ -55,6 +55,15 @@ def vision_task(*args, **options):
         "time_limit": settings.VISION_TASK_TIME_LIMIT,
     }
     return shared_task(*args, **{**defaults, **options})
+
+
+@worker_init.connect
+def _retain_freed_memory(**_):
+    """Before the pool forks: vision tasks reuse freed pages instead of faulting in fresh ones
+    for every photo (see vision.memory)."""
+    from vision.memory import retain_freed_memory
+
+    retain_freed_memory()
 
 
 default_task = partial(shared_task, shop_queue=Queues.DEFAULT)

@@ -26,6 +26,12 @@ Method
    inliers include enough distinctive features, spread over enough of the creative's distinctive
    area (grid cells), and its score clearly beats the runner-up's (`margin`). Otherwise `None`:
    a page that shares only the template, or a few words, with registered creatives is rejected.
+6. Second look: when the best candidate's geometry held (enough inliers, a plausible homography,
+   the margin) but its distinctive evidence fell short, as for a small or blurred page whose
+   details are not among the nearest of their descriptors over a large index, each creative
+   feature is looked for where the homography puts it in the photo (guided matching, with a ratio
+   test against the creative's own other features). Enough distinctive matches, spread in two
+   dimensions, accept it.
 
 Distinctiveness is learnt from the registered set: a template is recognised as such once a few
 creatives of it are registered (or a few other pages of it, with `add(..., matchable=False)`).
@@ -59,6 +65,16 @@ GRID = 8  # coverage and spread are measured on a GRID x GRID grid over the crea
 SAME_DETAIL_DISTANCE = 0.3  # RootSIFT distance under which two creatives show the same detail
 
 
+# the first pass's rejections for want of distinctive evidence (the geometry itself held)
+TOO_FEW_DISTINCTIVE = "too few distinctive inliers (template only?)"
+TOO_FEW_PLACES = "distinctive inliers in too few places"
+TOO_LITTLE_COVERAGE = "inliers cover too little of the distinctive content"
+ALONG_A_LINE = "distinctive inliers lie along a line"
+EVIDENCE_REJECTIONS = frozenset({TOO_FEW_DISTINCTIVE, TOO_FEW_PLACES, TOO_LITTLE_COVERAGE, ALONG_A_LINE})
+GUIDED_SEARCH = 10.0  # px (at the photo's extraction resolution) around a projected creative feature
+GUIDED_REFIT_DISTANCE = 0.6  # guided matches this similar refit the homography before the final look
+
+
 @dataclass(frozen=True)
 class MatcherConfig:
     """Thresholds of the matcher; the defaults are tuned on `bench/ad_recognition.py` (see README)."""
@@ -78,6 +94,13 @@ class MatcherConfig:
     min_distinctive_coverage: float = 0.05  # share of the visible distinctive cells that hold one
     min_distinctive_extent: float = 0.05  # distinctive inliers' minor-axis extent / the creative's short side
     margin: float = 1.5  # best weighted score / runner-up weighted score
+    # the second look (guided matching where the homography puts each creative feature), for a best
+    # candidate whose geometry holds but whose distinctive evidence fell short in the first pass
+    guided_max_distance: float = 0.7  # RootSIFT distance of a guided match
+    guided_ratio: float = 0.8  # ... and against the creative's best other feature (not the same spot)
+    guided_min_distinctive: int = 8  # distinctive guided matches needed
+    guided_min_cells: int = 4  # grid cells holding one
+    guided_min_extent: float = 0.3  # their minor-axis extent / the creative's short side: not a line of text
     neighbours: int = 6  # creatives each new creative is compared with to find shared content
     max_perspective: float = 4.0  # max/min of the homography's w over the creative's corners
     max_anisotropy: float = 5.0  # singular value ratio of the local affine map at the creative's centre
@@ -174,6 +197,8 @@ class Candidate:
     distinctive_extent: float = 0.0  # 4 sigma of the distinctive inliers along their minor axis / short side
     homography: np.ndarray | None = None
     rejected: str | None = None  # why it cannot be the answer, None when it verified
+    guided_distinctive: int | None = None  # distinctive guided matches, when a second look was taken
+    guided_extent: float = 0.0
 
 
 @dataclass
@@ -489,7 +514,10 @@ class CreativeIndex:
             if verified is not None:
                 self._score(features, entry, verified, candidate, voted_for == entry.slot)
             candidates.append(candidate)
-        return self._decide(candidates)
+        report = self._decide(candidates)
+        if report.match is None:
+            report = self._second_look(features, root, candidates, report)
+        return report
 
     def near_duplicates(
         self, features: CreativeFeatures, threshold: float = 0.6, *, exclude: Iterable[Hashable] = ()
@@ -681,16 +709,50 @@ class CreativeIndex:
             # the photo's details match this creative's, but not in one page geometry: a chance fit
             candidate.rejected = "too few of the matches agree with the homography"
         elif candidate.distinctive_inliers < cfg.min_distinctive_inliers:
-            candidate.rejected = "too few distinctive inliers (template only?)"
+            candidate.rejected = TOO_FEW_DISTINCTIVE
         elif candidate.distinctive_cells < cfg.min_distinctive_cells:
-            candidate.rejected = "distinctive inliers in too few places"
+            candidate.rejected = TOO_FEW_PLACES
         elif candidate.distinctive_coverage < cfg.min_distinctive_coverage:
-            candidate.rejected = "inliers cover too little of the distinctive content"
+            candidate.rejected = TOO_LITTLE_COVERAGE
         elif candidate.distinctive_extent < cfg.min_distinctive_extent:
             # a word or a line of text that two pages share, perhaps even in the same place
-            candidate.rejected = "distinctive inliers lie along a line"
+            candidate.rejected = ALONG_A_LINE
 
-    def _decide(self, candidates: list[Candidate]) -> MatchReport:
+    def _second_look(self, query: CreativeFeatures, query_root: np.ndarray, candidates: list[Candidate],
+                     report: MatchReport) -> MatchReport:
+        """Guided matching for the best candidate when its geometry held (enough inliers, a
+        plausible homography, a clear margin) but the first pass found too little distinctive
+        evidence: typical of a small or blurred page, whose details are not among the nearest of
+        their descriptors over the whole index. Each creative feature is looked for only where the
+        homography puts it, and must be the creative's most similar feature to what is there. The
+        distinctive matches found must be many and spread in two dimensions (a headline shared word
+        for word with another page lies along a line)."""
+        cfg = self.config
+        ranked = sorted(candidates, key=lambda c: -c.score)
+        if not ranked or ranked[0].rejected not in EVIDENCE_REJECTIONS:
+            return report
+        best = ranked[0]
+        if len(ranked) > 1 and best.score < cfg.margin * ranked[1].score:
+            return report
+        entry = self._entries[best.creative_id]
+        creative_index, homography = _guided_matches(query, query_root, entry.features, best.homography, cfg)
+        distinctive = creative_index[entry.share_count[creative_index] == 0]
+        best.guided_distinctive = len(distinctive)
+        best.guided_extent = _minor_extent(entry.features.keypoints[distinctive]) / min(entry.features.image_size)
+        cells = len(np.unique(entry.cells[distinctive]))
+        if (best.guided_distinctive < cfg.guided_min_distinctive or cells < cfg.guided_min_cells
+                or best.guided_extent < cfg.guided_min_extent):
+            return report
+        best.rejected = None
+        best.homography = homography
+        best.distinctive_inliers, best.distinctive_cells = best.guided_distinctive, cells
+        visible = _inside(_project(homography, entry.features.keypoints), query.image_size)
+        best.distinctive_coverage = _cell_coverage(entry.cells[(entry.share_count == 0) & visible], None,
+                                                   hits=entry.cells[distinctive])
+        best.distinctive_extent = best.guided_extent
+        return self._decide(candidates, reason="accepted on a second look")
+
+    def _decide(self, candidates: list[Candidate], reason: str = "accepted") -> MatchReport:
         cfg = self.config
         ranked = sorted(candidates, key=lambda c: -c.score)
         if not ranked or ranked[0].rejected:
@@ -714,7 +776,7 @@ class CreativeIndex:
             distinctive_inliers=best.distinctive_inliers,
             distinctive_coverage=best.distinctive_coverage,
         )
-        return MatchReport(match, candidates, "accepted")
+        return MatchReport(match, candidates, reason)
 
 
 def _votes(neighbours: tuple[np.ndarray, np.ndarray, np.ndarray], ratio: float) -> np.ndarray:
@@ -747,6 +809,82 @@ def _pairs_from_neighbours(neighbours: tuple[np.ndarray, np.ndarray, np.ndarray]
     d1 = distance[rows, first]
     keep = ~later.any(axis=1) | (d1 < ratio * distance[rows, later.argmax(axis=1)])
     return rows[keep], numbers[rows[keep], first[keep]], d1[keep]
+
+
+def _guided_matches(query: CreativeFeatures, query_root: np.ndarray, creative: CreativeFeatures,
+                    homography: np.ndarray, cfg: MatcherConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Creative features found where `homography` puts them in the photo: (creative feature
+    numbers, the homography refitted on them). A match lies within the RANSAC threshold of the
+    projected feature, its descriptors are similar (`guided_max_distance`), and the photo feature
+    is clearly more like it than like any other feature of the creative (`guided_ratio`; a
+    repeated motif or a common glyph is not). One match per feature on either side."""
+    creative_root = creative.rootsift
+    pairs = _pairs_near(query, query_root, creative, creative_root, homography, GUIDED_SEARCH * query.pixel_scale)
+    close = pairs[3] < GUIDED_REFIT_DISTANCE
+    if close.sum() >= 8:  # a first-pass homography from few inliers is refined on the guided matches
+        refit, _ = cv2.findHomography(creative.keypoints[pairs[0][close]].astype(np.float64),
+                                      query.keypoints[pairs[1][close]].astype(np.float64), cv2.RANSAC,
+                                      5.0 * query.pixel_scale)
+        if refit is not None and implausible(refit, creative.image_size, query.image_size, cfg) is None:
+            homography = refit
+            pairs = _pairs_near(query, query_root, creative, creative_root, homography,
+                                GUIDED_SEARCH * query.pixel_scale)
+    creative_index, query_index, error, distance = pairs
+    keep = (error <= cfg.ransac_threshold * query.pixel_scale) & (distance <= cfg.guided_max_distance)
+    creative_index, query_index, distance = creative_index[keep], query_index[keep], distance[keep]
+    if len(creative_index):
+        # the photo feature's best match among the creative's other features (not the same spot:
+        # SIFT reports one spot several times with different orientations)
+        points = creative.keypoints
+        photo_features, row = np.unique(query_index, return_inverse=True)
+        similarity = (query_root[photo_features] @ creative_root.T)[row]
+        same_spot = np.linalg.norm(points[creative_index][:, None, :] - points[None, :, :], axis=2) \
+            < 3.0 * creative.pixel_scale
+        similarity[same_spot] = -1.0
+        other = np.sqrt(np.maximum(2.0 - 2.0 * similarity.max(axis=1), 0.0))
+        keep = distance <= cfg.guided_ratio * other
+        creative_index, query_index, distance = creative_index[keep], query_index[keep], distance[keep]
+    for by_creative in (True, False):  # one match per feature on either side, the most similar
+        order = np.argsort(distance, kind="stable")
+        _, first = np.unique((creative_index if by_creative else query_index)[order], return_index=True)
+        chosen = order[first]
+        creative_index, query_index, distance = creative_index[chosen], query_index[chosen], distance[chosen]
+    return creative_index, homography
+
+
+def _pairs_near(query: CreativeFeatures, query_root: np.ndarray, creative: CreativeFeatures,
+                creative_root: np.ndarray, homography: np.ndarray, radius: float):
+    """Every (creative feature, photo feature) pair within `radius` photo px of where `homography`
+    puts the creative feature: (creative numbers, photo numbers, distances in px, RootSIFT distances)."""
+    projected = _project(homography, creative.keypoints)
+    inside = np.nonzero(_inside(projected, query.image_size))[0]
+    photo = query.keypoints.astype(np.float64)
+    columns = int(query.image_size[0] / radius) + 3
+    bucket = (np.floor(photo[:, 1] / radius).astype(np.int64) + 1) * columns \
+        + np.floor(photo[:, 0] / radius).astype(np.int64) + 1
+    order = np.argsort(bucket, kind="stable")
+    sorted_buckets = bucket[order]
+    cx = np.floor(projected[inside, 0] / radius).astype(np.int64) + 1
+    cy = np.floor(projected[inside, 1] / radius).astype(np.int64) + 1
+    creative_parts, photo_parts = [], []
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            key = (cy + dy) * columns + cx + dx
+            lo = np.searchsorted(sorted_buckets, key, "left")
+            counts = np.searchsorted(sorted_buckets, key, "right") - lo
+            if not counts.sum():
+                continue
+            creative_parts.append(np.repeat(inside, counts))
+            photo_parts.append(order[np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())])
+    if not creative_parts:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0), np.zeros(0)
+    creative_index, query_index = np.concatenate(creative_parts), np.concatenate(photo_parts)
+    error = np.linalg.norm(projected[creative_index] - photo[query_index], axis=1)
+    near = error <= radius
+    creative_index, query_index, error = creative_index[near], query_index[near], error[near]
+    similarity = np.einsum("ij,ij->i", creative_root[creative_index], query_root[query_index])
+    return creative_index, query_index, error, np.sqrt(np.maximum(2.0 - 2.0 * similarity, 0.0))
 
 
 SHARED_MIN = 1

@@ -98,6 +98,33 @@ def test_an_unregistered_page_of_a_registered_template_is_not_accepted(index, te
     assert template_matched
 
 
+def test_the_second_look_finds_a_creative_where_the_first_pass_had_too_little_evidence(index, creatives, templates):
+    """With the first pass's distinctive evidence out of reach, only the second look (guided
+    matching where the homography puts each creative feature) can accept: it finds the right
+    creative and refines its homography, and still refuses a same-template page."""
+    from dataclasses import replace
+
+    strict = replace(index.config, min_distinctive_inliers=10**6)
+    original, index.config = index.config, strict
+    try:
+        for n, cid in enumerate(["t0/c3", "t1/c1"]):
+            photo, true_homography = photo_of(creatives[cid].image, seed=500 + n)
+            report = index.explain(photo)
+            assert report.match is not None and report.match.creative_id == cid, report.reason
+            assert report.reason == "accepted on a second look"
+            assert report.match.distinctive_inliers >= strict.guided_min_distinctive
+            assert corner_error(report.match.homography, true_homography, PAGE) < 0.015 * np.hypot(*PHOTO)
+        for seed in range(3):
+            page = adgen.make_unregistered_page(templates[seed % 2], seed, detail="rich")
+            report = index.explain(photo_of(page, seed=200 + seed, difficulty="easy")[0])
+            assert report.match is None, report.reason
+        # and without the second look's evidence either, nothing is accepted
+        index.config = replace(strict, guided_min_distinctive=10**6)
+        assert index.match(photo_of(creatives["t0/c3"].image, seed=500)[0]) is None
+    finally:
+        index.config = original
+
+
 def test_a_photo_without_an_ad_returns_none(index):
     magazine = photo_of(adgen.make_plain_page(3, size=PAGE), seed=300)[0]
     assert index.match(magazine) is None
