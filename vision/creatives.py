@@ -23,8 +23,10 @@ Method
    creatives share it; its weight in the verification score is 1 / (1 + that count), and a
    feature shared with none is *distinctive*.
 5. Decision: the verified candidate with the highest weighted inlier score wins only if its
-   inliers include enough distinctive features, spread over enough of the creative's distinctive
-   area (grid cells), and its score clearly beats the runner-up's (`margin`). Otherwise `None`:
+   inliers span the page (not one picture on it, which another page may share: the same product
+   shot in another layout), include enough distinctive features, spread over enough of the
+   creative's distinctive area (grid cells), and its score clearly beats the runner-up's
+   (`margin`). Otherwise `None`:
    a page that shares only the template, or a few words, with registered creatives is rejected.
 6. Second look: when the best candidate's geometry held (enough inliers, a plausible homography,
    the margin) but its distinctive evidence fell short, as for a small or blurred page whose
@@ -89,6 +91,7 @@ class MatcherConfig:
     ransac_iterations: int = 2000
     min_inliers: int = 12
     min_inlier_ratio: float = 0.25  # inliers / tentative matches: a chance homography explains few of them
+    min_inlier_span: float = 0.55  # inliers' major-axis extent (4 sigma) over the page, in page widths/heights
     min_distinctive_inliers: int = 3  # inliers that are neither template nor a common detail
     min_distinctive_cells: int = 3  # grid cells holding a distinctive inlier
     min_distinctive_coverage: float = 0.05  # share of the visible distinctive cells that hold one
@@ -195,6 +198,7 @@ class Candidate:
     distinctive_cells: int = 0  # grid cells holding a distinctive inlier
     distinctive_coverage: float = 0.0
     distinctive_extent: float = 0.0  # 4 sigma of the distinctive inliers along their minor axis / short side
+    inlier_span: float = 0.0  # 4 sigma of all inliers along their major axis, in page widths/heights
     homography: np.ndarray | None = None
     rejected: str | None = None  # why it cannot be the answer, None when it verified
     guided_distinctive: int | None = None  # distinctive guided matches, when a second look was taken
@@ -703,11 +707,16 @@ class CreativeIndex:
                                                         hits=entry.cells[distinctive])
         extent = _minor_extent(entry.features.keypoints[distinctive])
         candidate.distinctive_extent = extent / min(entry.features.image_size)
+        candidate.inlier_span = _major_extent(entry.features.keypoints[inlier_idx] / np.array(entry.features.image_size,
+                                                                                              np.float32))
         if candidate.inliers < cfg.min_inliers:
             candidate.rejected = "too few inliers"
         elif candidate.inliers < cfg.min_inlier_ratio * candidate.matches:
             # the photo's details match this creative's, but not in one page geometry: a chance fit
             candidate.rejected = "too few of the matches agree with the homography"
+        elif candidate.inlier_span < cfg.min_inlier_span:
+            # one picture of the page matched (another page with the same product shot), not the page
+            candidate.rejected = "inliers span too little of the page"
         elif candidate.distinctive_inliers < cfg.min_distinctive_inliers:
             candidate.rejected = TOO_FEW_DISTINCTIVE
         elif candidate.distinctive_cells < cfg.min_distinctive_cells:
@@ -920,6 +929,14 @@ def _minor_extent(points: np.ndarray) -> float:
         return 0.0
     smallest = np.linalg.eigvalsh(np.cov(points.astype(np.float64), rowvar=False))[0]
     return 4.0 * math.sqrt(max(float(smallest), 0.0))
+
+
+def _major_extent(points: np.ndarray) -> float:
+    """4 standard deviations of `points` along their covariance's major axis (0 for < 3 points)."""
+    if len(points) < 3:
+        return 0.0
+    largest = np.linalg.eigvalsh(np.cov(points.astype(np.float64), rowvar=False))[-1]
+    return 4.0 * math.sqrt(max(float(largest), 0.0))
 
 
 def _cell_coverage(cells: np.ndarray, indices: np.ndarray | None, *, hits: np.ndarray | None = None) -> float:

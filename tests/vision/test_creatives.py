@@ -98,6 +98,25 @@ def test_an_unregistered_page_of_a_registered_template_is_not_accepted(index, te
     assert template_matched
 
 
+def test_another_page_showing_one_picture_of_a_creative_is_not_accepted(index, creatives):
+    """A magazine page that reprints a creative's product picture (another layout, another place)
+    matches that picture well, distinctive details and all; the inliers span only the picture."""
+    from dataclasses import replace
+
+    picture = creatives["t1/c3"].image.crop((0, int(0.13 * PAGE[1]), int(0.47 * PAGE[0]), int(0.75 * PAGE[1])))
+    page = adgen.make_plain_page(11, size=PAGE)
+    page.paste(picture, (PAGE[0] // 2, int(0.3 * PAGE[1])))
+    photo = photo_of(page, seed=42, difficulty="easy")[0]
+    report = index.explain(photo)
+    assert report.match is None
+    assert report.reason == "inliers span too little of the page"
+    original, index.config = index.config, replace(index.config, min_inlier_span=0.0)
+    try:  # the picture alone carries enough distinctive evidence: only the span tells the pages apart
+        assert index.match(photo).creative_id == "t1/c3"
+    finally:
+        index.config = original
+
+
 def test_the_second_look_finds_a_creative_where_the_first_pass_had_too_little_evidence(index, creatives, templates):
     """With the first pass's distinctive evidence out of reach, only the second look (guided
     matching where the homography puts each creative feature) can accept: it finds the right
