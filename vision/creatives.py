@@ -103,7 +103,7 @@ class MatcherConfig:
     guided_ratio: float = 0.8  # ... and against the creative's best other feature (not the same spot)
     guided_min_distinctive: int = 8  # distinctive guided matches needed
     guided_min_cells: int = 4  # grid cells holding one
-    guided_min_extent: float = 0.3  # their minor-axis extent / the creative's short side: not a line of text
+    guided_min_extent: float = 0.2  # their minor-axis extent / the creative's short side: not a line of text
     neighbours: int = 6  # creatives each new creative is compared with to find shared content
     max_perspective: float = 4.0  # max/min of the homography's w over the creative's corners
     max_anisotropy: float = 5.0  # singular value ratio of the local affine map at the creative's centre
@@ -320,10 +320,18 @@ def _cells(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 SLOT_BITS = 20  # a descriptor's id in the FAISS index: (creative slot << SLOT_BITS) | feature number
 
 
+def inverted_lists(total: int) -> int:
+    """Inverted lists of the descriptor index for `total` descriptors: ~8 sqrt(total), a power of
+    two (16,384 for the 3.7 million descriptors of 10,000 creatives: ~230 descriptors per list)."""
+    return int(min(65536, max(16, 2 ** round(math.log2(max(8 * math.sqrt(max(total, 1)), 1))))))
+
+
 class _DescriptorIndex:
     """Every registered creative's RootSIFT descriptors in one FAISS IVF index with 8-bit scalar
-    quantisation (128 bytes per descriptor). The coarse quantiser is trained on a sample of the
-    registered descriptors and retrained when their number has grown fourfold."""
+    quantisation (128 bytes per descriptor). Many short lists keep the scan of `nprobe` lists per
+    photo descriptor short; the lists' centroids are found by an HNSW graph rather than compared
+    one by one. The centroids are trained on a sample of the registered descriptors and retrained
+    when their number has grown fourfold."""
 
     def __init__(self, seed: int):
         self._seed = seed
@@ -336,10 +344,9 @@ class _DescriptorIndex:
     def train(self, sample: np.ndarray, total: int) -> None:
         import faiss
 
-        lists = int(min(4096, max(16, 2 ** round(math.log2(max(4 * math.sqrt(max(total, 1)), 1))))))
-        lists = max(1, min(lists, len(sample) // 8))
-        index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatL2(128), 128, lists, faiss.ScalarQuantizer.QT_8bit,
-                                              faiss.METRIC_L2)
+        lists = max(1, min(inverted_lists(total), len(sample) // 8))
+        index = faiss.IndexIVFScalarQuantizer(faiss.IndexHNSWFlat(128, 32), 128, lists,
+                                              faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_L2)
         index.cp.niter = 10
         index.cp.min_points_per_centroid = 4
         index.cp.seed = self._seed
@@ -361,7 +368,10 @@ class _DescriptorIndex:
     def search(self, descriptors: np.ndarray, k: int, nprobe: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(distances [n, k] between unit vectors, owning slots [n, k] (-1 where fewer than k were
         found), feature numbers within the owner [n, k])."""
+        import faiss
+
         self._index.nprobe = nprobe
+        faiss.downcast_index(self._index.quantizer).hnsw.efSearch = max(16, 2 * nprobe)
         squared, ids = self._index.search(np.ascontiguousarray(descriptors, np.float32), k)
         slots = np.where(ids >= 0, ids >> SLOT_BITS, -1)
         return np.sqrt(np.maximum(squared, 0.0)), slots, ids & ((1 << SLOT_BITS) - 1)
@@ -551,11 +561,12 @@ class CreativeIndex:
 
     # internals: shortlist ------------------------------------------------------------------------
 
-    def _train(self, sample_size: int = 100_000) -> None:
+    def _train(self) -> None:
         rng = np.random.default_rng(self._seed)
         parts = [entry.features.descriptors for entry in self._entries.values() if len(entry.features)]
         descriptors = np.concatenate(parts) if parts else np.zeros((0, 128), np.uint8)
         total = len(descriptors)
+        sample_size = max(100_000, 10 * inverted_lists(total))
         if total > sample_size:
             descriptors = descriptors[np.sort(rng.choice(total, sample_size, replace=False))]
         if len(descriptors) < 64:  # too little to train on: spread random unit vectors instead

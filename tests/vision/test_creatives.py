@@ -126,7 +126,7 @@ def test_the_second_look_finds_a_creative_where_the_first_pass_had_too_little_ev
     strict = replace(index.config, min_distinctive_inliers=10**6)
     original, index.config = index.config, strict
     try:
-        for n, cid in enumerate(["t0/c3", "t1/c1"]):
+        for n, cid in enumerate(["t0/c3", "t1/c2", "t1/c4"]):
             photo, true_homography = photo_of(creatives[cid].image, seed=500 + n)
             report = index.explain(photo)
             assert report.match is not None and report.match.creative_id == cid, report.reason
