@@ -5,7 +5,8 @@ Method
 1. Features: SIFT keypoints on the grey image reduced to `max_side`, stored with their SIFT
    descriptors (uint8, lossless) and compared as RootSIFT (square root of the L1-normalised
    descriptor, a unit vector: dot products are cosine similarities).
-2. Shortlist: all registered descriptors sit in one FAISS index (IVF, 8-bit scalar quantiser).
+2. Shortlist: all registered descriptors sit in one FAISS index (IVF over ~8 sqrt(n) inverted lists
+   reached through an HNSW graph, 8-bit scalar quantiser).
    Each photo descriptor looks up its nearest indexed descriptors and votes for the creative
    owning the nearest one, but only when it is clearly nearer (ratio test) than the nearest
    descriptor of any *other* creative. Content that many creatives share (a retailer's logo,
