@@ -705,22 +705,13 @@ class CreativeIndex:
         this creative (no other creative has a look-alike detail anywhere: not a common glyph)."""
         cfg = self.config
         inlier_idx = verified.entry_index[verified.inliers]
-        is_distinctive = entry.share_count == 0
-        distinctive_mask = is_distinctive[inlier_idx] & unambiguous[verified.query_index[verified.inliers]]
+        distinctive_mask = (entry.share_count == 0)[inlier_idx] & unambiguous[verified.query_index[verified.inliers]]
         distinctive = inlier_idx[distinctive_mask]
         candidate.score = float(entry.weight[inlier_idx].sum())
-        candidate.distinctive_inliers = len(distinctive)
-        candidate.distinctive_cells = len(np.unique(entry.cells[distinctive]))
         candidate.coverage = _cell_coverage(entry.cells, inlier_idx)
-        # of the distinctive content that the homography puts inside the photo, how much matched:
-        # a shared word or price in the same place covers a sliver of it, the right creative most
-        visible = _inside(_project(verified.homography, entry.features.keypoints), query.image_size)
-        candidate.distinctive_coverage = _cell_coverage(entry.cells[is_distinctive & visible], None,
-                                                        hits=entry.cells[distinctive])
-        extent = _minor_extent(entry.features.keypoints[distinctive])
-        candidate.distinctive_extent = extent / min(entry.features.image_size)
-        candidate.inlier_span = _major_extent(entry.features.keypoints[inlier_idx] / np.array(entry.features.image_size,
-                                                                                              np.float32))
+        _set_evidence(candidate, entry, distinctive, verified.homography, query.image_size)
+        page = np.array(entry.features.image_size, np.float32)
+        candidate.inlier_span = _extents(entry.features.keypoints[inlier_idx] / page)[1]
         if candidate.inliers < cfg.min_inliers:
             candidate.rejected = "too few inliers"
         elif candidate.inliers < cfg.min_inlier_ratio * candidate.matches:
@@ -757,20 +748,17 @@ class CreativeIndex:
             return report
         entry = self._entries[best.creative_id]
         creative_index, homography = _guided_matches(query, query_root, entry.features, best.homography, cfg)
-        distinctive = creative_index[entry.share_count[creative_index] == 0]
-        best.guided_distinctive = len(distinctive)
-        best.guided_extent = _minor_extent(entry.features.keypoints[distinctive]) / min(entry.features.image_size)
-        cells = len(np.unique(entry.cells[distinctive]))
-        if (best.guided_distinctive < cfg.guided_min_distinctive or cells < cfg.guided_min_cells
-                or best.guided_extent < cfg.guided_min_extent):
+        guided = Candidate(best.creative_id, best.shortlist_score)
+        _set_evidence(guided, entry, creative_index[entry.share_count[creative_index] == 0], homography,
+                      query.image_size)
+        best.guided_distinctive, best.guided_extent = guided.distinctive_inliers, guided.distinctive_extent
+        if (guided.distinctive_inliers < cfg.guided_min_distinctive or guided.distinctive_cells < cfg.guided_min_cells
+                or guided.distinctive_extent < cfg.guided_min_extent):
             return report
         best.rejected = None
         best.homography = homography
-        best.distinctive_inliers, best.distinctive_cells = best.guided_distinctive, cells
-        visible = _inside(_project(homography, entry.features.keypoints), query.image_size)
-        best.distinctive_coverage = _cell_coverage(entry.cells[(entry.share_count == 0) & visible], None,
-                                                   hits=entry.cells[distinctive])
-        best.distinctive_extent = best.guided_extent
+        for figure in ("distinctive_inliers", "distinctive_cells", "distinctive_coverage", "distinctive_extent"):
+            setattr(best, figure, getattr(guided, figure))
         return self._decide(candidates, reason="accepted on a second look")
 
     def _decide(self, candidates: list[Candidate], reason: str = "accepted") -> MatchReport:
@@ -935,20 +923,28 @@ def _inside(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return (points[:, 0] >= 0) & (points[:, 1] >= 0) & (points[:, 0] < size[0]) & (points[:, 1] < size[1])
 
 
-def _minor_extent(points: np.ndarray) -> float:
-    """4 standard deviations of `points` along their covariance's minor axis (0 for < 3 points)."""
+def _extents(points: np.ndarray) -> tuple[float, float]:
+    """4 standard deviations of `points` along their covariance's minor and major axes (0, 0 for
+    fewer than 3 points)."""
     if len(points) < 3:
-        return 0.0
-    smallest = np.linalg.eigvalsh(np.cov(points.astype(np.float64), rowvar=False))[0]
-    return 4.0 * math.sqrt(max(float(smallest), 0.0))
+        return 0.0, 0.0
+    smallest, largest = np.linalg.eigvalsh(np.cov(points.astype(np.float64), rowvar=False))[[0, -1]]
+    return 4.0 * math.sqrt(max(float(smallest), 0.0)), 4.0 * math.sqrt(max(float(largest), 0.0))
 
 
-def _major_extent(points: np.ndarray) -> float:
-    """4 standard deviations of `points` along their covariance's major axis (0 for < 3 points)."""
-    if len(points) < 3:
-        return 0.0
-    largest = np.linalg.eigvalsh(np.cov(points.astype(np.float64), rowvar=False))[-1]
-    return 4.0 * math.sqrt(max(float(largest), 0.0))
+def _set_evidence(candidate: Candidate, entry: _Entry, distinctive: np.ndarray, homography: np.ndarray,
+                  photo_size: tuple[int, int]) -> None:
+    """The candidate's distinctive-evidence figures from its distinctive matched creative features:
+    count, grid cells, coverage and minor-axis extent."""
+    candidate.distinctive_inliers = len(distinctive)
+    candidate.distinctive_cells = len(np.unique(entry.cells[distinctive]))
+    # of the distinctive content that the homography puts inside the photo, how much matched:
+    # a shared word or price in the same place covers a sliver of it, the right creative most
+    visible = _inside(_project(homography, entry.features.keypoints), photo_size)
+    candidate.distinctive_coverage = _cell_coverage(entry.cells[(entry.share_count == 0) & visible], None,
+                                                    hits=entry.cells[distinctive])
+    minor, _ = _extents(entry.features.keypoints[distinctive])
+    candidate.distinctive_extent = minor / min(entry.features.image_size)
 
 
 def _cell_coverage(cells: np.ndarray, indices: np.ndarray | None, *, hits: np.ndarray | None = None) -> float:
