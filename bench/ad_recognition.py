@@ -84,7 +84,8 @@ def _data_key() -> str:
     for name in ("vision/adgen.py", "vision/synthetic.py"):
         digest.update((ROOT / name).read_bytes())
     digest.update(repr((creatives.FEATURES_VERSION, creatives.CREATIVE_MAX_SIDE, creatives.CREATIVE_MAX_FEATURES,
-                        creatives.PHOTO_MAX_SIDE, creatives.PHOTO_MAX_FEATURES)).encode())
+                        creatives.PHOTO_MAX_SIDE, creatives.PHOTO_MAX_FEATURES, creatives.SIFT_CONTRAST,
+                        creatives.PHOTO_SIFT_CONTRAST)).encode())
     return digest.hexdigest()[:10]
 
 

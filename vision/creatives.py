@@ -2,7 +2,8 @@
 
 Method
 ------
-1. Features: SIFT keypoints on the grey image reduced to `max_side`, stored with their SIFT
+1. Features: SIFT keypoints on the grey image reduced to `max_side` (on photos at a lower contrast
+   threshold than on the artwork, for small and blurred pages), stored with their SIFT
    descriptors (uint8, lossless) and compared as RootSIFT (square root of the L1-normalised
    descriptor, a unit vector: dot products are cosine similarities).
 2. Shortlist: all registered descriptors sit in one FAISS index (IVF over ~8 sqrt(n) inverted lists
@@ -18,7 +19,10 @@ Method
    plausibility (finite, not mirrored, convex page outline, bounded perspective, anisotropy and
    size in the photo).
 4. Template awareness: when creatives are added, each one is verified against its nearest
-   neighbours in the index (same machinery, creative against creative). Features that are
+   neighbours in the index (same machinery, creative against creative): those holding the most
+   near-identical copies of its details, and those holding the most of them in the same place on
+   the page (a template's content is where the template puts it; the most copies may be a product
+   shot that pages of other templates reprint elsewhere). Features that are
    geometric inliers between two creatives are content the two share, in the same place: the
    retailer's template (logo, header, price band, small print). Each feature counts how many
    creatives share it; its weight in the verification score is 1 / (1 + that count), and a
@@ -29,8 +33,9 @@ Method
    creative's distinctive area (grid cells), and its score clearly beats the runner-up's
    (`margin`). Otherwise `None`:
    a page that shares only the template, or a few words, with registered creatives is rejected.
-6. Second look: when the best candidate's geometry held (enough inliers, a plausible homography,
-   the margin) but its distinctive evidence fell short, as for a small or blurred page whose
+6. Second look: when the best candidate's geometry held (a plausible homography, the margin, and
+   enough inliers or at least `guided_min_inliers`) but its distinctive evidence fell short, as
+   for a small or blurred page whose
    details are not among the nearest of their descriptors over a large index, each creative
    feature is looked for where the homography puts it in the photo (guided matching, with a ratio
    test against the creative's own other features). Enough distinctive matches, spread in two
@@ -63,9 +68,11 @@ CREATIVE_MAX_SIDE = 1024  # the ad's artwork is reduced to this many pixels on i
 CREATIVE_MAX_FEATURES = 2000
 PHOTO_MAX_SIDE = 1024  # phone photos likewise; SIFT time grows with the pixel count
 PHOTO_MAX_FEATURES = 3000
-SIFT_CONTRAST = 0.04  # OpenCV's default; lower values add weak, blur-sensitive features
+SIFT_CONTRAST = 0.04  # OpenCV's default, for the artwork: lower values add weak, blur-sensitive features
+PHOTO_SIFT_CONTRAST = 0.02  # photos: a small, blurred or dim page keeps enough details (the cap keeps the strongest)
 GRID = 8  # coverage and spread are measured on a GRID x GRID grid over the creative
 SAME_DETAIL_DISTANCE = 0.3  # RootSIFT distance under which two creatives show the same detail
+IN_PLACE = 0.02  # of the page's width and height: two creatives' details this close are in the same place
 
 
 # the first pass's rejections for want of distinctive evidence (the geometry itself held)
@@ -73,6 +80,7 @@ TOO_FEW_DISTINCTIVE = "too few distinctive inliers (template only?)"
 TOO_FEW_PLACES = "distinctive inliers in too few places"
 TOO_LITTLE_COVERAGE = "inliers cover too little of the distinctive content"
 ALONG_A_LINE = "distinctive inliers lie along a line"
+TOO_FEW_INLIERS = "too few inliers"
 EVIDENCE_REJECTIONS = frozenset({TOO_FEW_DISTINCTIVE, TOO_FEW_PLACES, TOO_LITTLE_COVERAGE, ALONG_A_LINE})
 GUIDED_SEARCH = 10.0  # px (at the photo's extraction resolution) around a projected creative feature
 GUIDED_REFIT_DISTANCE = 0.6  # guided matches this similar refit the homography before the final look
@@ -102,9 +110,10 @@ class MatcherConfig:
     # candidate whose geometry holds but whose distinctive evidence fell short in the first pass
     guided_max_distance: float = 0.7  # RootSIFT distance of a guided match
     guided_ratio: float = 0.8  # ... and against the creative's best other feature (not the same spot)
-    guided_min_distinctive: int = 8  # distinctive guided matches needed
+    guided_min_distinctive: int = 7  # distinctive guided matches needed
     guided_min_cells: int = 4  # grid cells holding one
     guided_min_extent: float = 0.2  # their minor-axis extent / the creative's short side: not a line of text
+    guided_min_inliers: int = 8  # a best candidate short of `min_inliers` still gets a second look from this many
     neighbours: int = 6  # creatives each new creative is compared with to find shared content
     max_perspective: float = 4.0  # max/min of the homography's w over the creative's corners
     max_anisotropy: float = 5.0  # singular value ratio of the local affine map at the creative's centre
@@ -214,16 +223,18 @@ class MatchReport:
 
 
 def extract_features(
-    image: Image.Image, *, max_side: int = CREATIVE_MAX_SIDE, max_features: int = CREATIVE_MAX_FEATURES
+    image: Image.Image, *, max_side: int = CREATIVE_MAX_SIDE, max_features: int = CREATIVE_MAX_FEATURES,
+    contrast: float = SIFT_CONTRAST,
 ) -> CreativeFeatures:
-    """SIFT keypoints and descriptors of `image`, reduced to `max_side` pixels on its long side first."""
+    """SIFT keypoints and descriptors of `image`, reduced to `max_side` pixels on its long side first;
+    `contrast` is SIFT's contrast threshold (the `max_features` strongest are kept either way)."""
     grey = np.asarray(image.convert("L"))
     height, width = grey.shape
     factor = min(1.0, max_side / max(width, height))
     if factor < 1.0:
         grey = cv2.resize(grey, (max(1, round(width * factor)), max(1, round(height * factor))),
                           interpolation=cv2.INTER_AREA)
-    sift = cv2.SIFT_create(nfeatures=max_features, contrastThreshold=SIFT_CONTRAST)
+    sift = cv2.SIFT_create(nfeatures=max_features, contrastThreshold=contrast)
     keypoints, descriptors = sift.detectAndCompute(grey, None)
     if descriptors is None or not keypoints:
         return CreativeFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8), (width, height),
@@ -238,7 +249,11 @@ def extract_features(
 
 
 def extract_photo_features(image: Image.Image) -> CreativeFeatures:
-    return extract_features(image, max_side=PHOTO_MAX_SIDE, max_features=PHOTO_MAX_FEATURES)
+    """A phone photo's features, at half the artwork's contrast threshold: a blurred page filling a
+    third of the frame offers few details at the artwork's threshold (about a hundred, where a
+    typical photo offers a thousand); a busy photo still keeps its `PHOTO_MAX_FEATURES` strongest."""
+    return extract_features(image, max_side=PHOTO_MAX_SIDE, max_features=PHOTO_MAX_FEATURES,
+                            contrast=PHOTO_SIFT_CONTRAST)
 
 
 def rootsift(descriptors: np.ndarray) -> np.ndarray:
@@ -597,21 +612,44 @@ class CreativeIndex:
                 ranked.append((creative_id, float(votes[slot])))
         return ranked
 
-    def _similar(self, root: np.ndarray, n: int, excluded: set, *, matchable_only: bool) -> list[Hashable]:
-        """Creatives holding the most near-identical copies of the RootSIFT descriptors `root`."""
-        distance, slots, _ = self._descriptors.search(root, self.config.vote_neighbours + 6, self.config.nprobe)
+    def _similar(self, root: np.ndarray, n: int, excluded: set, *, matchable_only: bool,
+                 features: CreativeFeatures | None = None) -> list[Hashable]:
+        """The `n` creatives holding the most near-identical copies of the RootSIFT descriptors
+        `root`; with `features` (whose descriptors `root` are), also the `n` holding the most of them
+        in the same place on the page: a template's content is where the template puts it, while the
+        most near-identical copies may be a product shot that other layouts show elsewhere."""
+        distance, slots, numbers = self._descriptors.search(root, self.config.vote_neighbours + 6, self.config.nprobe)
         close = (distance < SAME_DETAIL_DISTANCE) & (slots >= 0)
-        counts = np.bincount(slots[close], minlength=self._next_slot)
-        found = []
-        for slot in np.argsort(-counts, kind="stable"):
-            if counts[slot] < self.config.min_matches or len(found) == n:
-                break
-            creative_id = self._by_slot.get(int(slot))
-            if creative_id is None or creative_id in excluded:
-                continue
-            if matchable_only and not self._entries[creative_id].matchable:
-                continue
-            found.append(creative_id)
+        rankings = [np.bincount(slots[close], minlength=self._next_slot)]
+        if features is not None and close.any():
+            rows, columns = np.nonzero(close)
+            hit_slots, hit_numbers = slots[rows, columns], numbers[rows, columns]
+            there = np.full((len(rows), 2), np.inf)
+            order = np.argsort(hit_slots, kind="stable")
+            starts = np.r_[0, np.nonzero(np.diff(hit_slots[order]))[0] + 1, len(order)]
+            for lo, hi in zip(starts[:-1], starts[1:]):
+                creative_id = self._by_slot.get(int(hit_slots[order[lo]]))
+                if creative_id is not None:
+                    other = self._entries[creative_id].features
+                    chosen = order[lo:hi]
+                    there[chosen] = other.keypoints[hit_numbers[chosen]] / np.array(other.image_size, np.float32)
+            here = features.keypoints[rows] / np.array(features.image_size, np.float32)
+            in_place = np.abs(there - here).max(axis=1) < IN_PLACE
+            rankings.append(np.bincount(hit_slots[in_place], minlength=self._next_slot))
+        found: list[Hashable] = []
+        for counts in rankings:
+            taken = 0
+            for slot in np.argsort(-counts, kind="stable"):
+                if counts[slot] < self.config.min_matches or taken == n:
+                    break
+                creative_id = self._by_slot.get(int(slot))
+                if creative_id is None or creative_id in excluded:
+                    continue
+                if matchable_only and not self._entries[creative_id].matchable:
+                    continue
+                taken += 1
+                if creative_id not in found:
+                    found.append(creative_id)
         return found
 
     # internals: shared content -------------------------------------------------------------------
@@ -623,7 +661,8 @@ class CreativeIndex:
         if not len(entry.features):
             return touched
         root = entry.features.rootsift
-        for other_id in self._similar(root, self.config.neighbours, {entry.creative_id}, matchable_only=False):
+        for other_id in self._similar(root, self.config.neighbours, {entry.creative_id}, matchable_only=False,
+                                      features=entry.features):
             if other_id in mine:
                 continue
             verified = self._verify(entry.features, self._entries[other_id], Candidate(other_id, 0.0),
@@ -713,7 +752,7 @@ class CreativeIndex:
         page = np.array(entry.features.image_size, np.float32)
         candidate.inlier_span = _extents(entry.features.keypoints[inlier_idx] / page)[1]
         if candidate.inliers < cfg.min_inliers:
-            candidate.rejected = "too few inliers"
+            candidate.rejected = TOO_FEW_INLIERS
         elif candidate.inliers < cfg.min_inlier_ratio * candidate.matches:
             # the photo's details match this creative's, but not in one page geometry: a chance fit
             candidate.rejected = "too few of the matches agree with the homography"
@@ -732,8 +771,8 @@ class CreativeIndex:
 
     def _second_look(self, query: CreativeFeatures, query_root: np.ndarray, candidates: list[Candidate],
                      report: MatchReport) -> MatchReport:
-        """Guided matching for the best candidate when its geometry held (enough inliers, a
-        plausible homography, a clear margin) but the first pass found too little distinctive
+        """Guided matching for the best candidate when its geometry held (a plausible homography, a
+        clear margin, enough inliers or at least `guided_min_inliers`) but the first pass found too little distinctive
         evidence: typical of a small or blurred page, whose details are not among the nearest of
         their descriptors over the whole index. Each creative feature is looked for only where the
         homography puts it, and must be the creative's most similar feature to what is there. The
@@ -741,7 +780,8 @@ class CreativeIndex:
         for word with another page lies along a line)."""
         cfg = self.config
         ranked = sorted(candidates, key=lambda c: -c.score)
-        if not ranked or ranked[0].rejected not in EVIDENCE_REJECTIONS:
+        if not ranked or not (ranked[0].rejected in EVIDENCE_REJECTIONS or (
+                ranked[0].rejected == TOO_FEW_INLIERS and ranked[0].inliers >= cfg.guided_min_inliers)):
             return report
         best = ranked[0]
         if len(ranked) > 1 and best.score < cfg.margin * ranked[1].score:

@@ -117,6 +117,27 @@ def test_another_page_showing_one_picture_of_a_creative_is_not_accepted(index, c
         index.config = original
 
 
+def test_a_creative_whose_picture_other_pages_reprint_still_learns_its_template(templates, creatives, features):
+    """Six pages of another template reprint t0/c0's product picture elsewhere on the page: they hold
+    more near-identical copies of its details than its own template's creatives, which share the
+    template in place. Template learning meets the latter all the same, so a page that shares only
+    the template with t0/c0 is not taken for it."""
+    from dataclasses import replace
+
+    picture = creatives["t0/c0"].image.crop((0, int(0.13 * PAGE[1]), int(0.47 * PAGE[0]), int(0.75 * PAGE[1])))
+    index = CreativeIndex(config=replace(MatcherConfig(), neighbours=2))
+    for seed in range(PER_TEMPLATE):
+        index.add(creative_id(0, seed), features[creative_id(0, seed)])
+        page = creatives[creative_id(1, seed)].image.copy()
+        page.paste(picture, (PAGE[0] // 2, int(0.3 * PAGE[1])))
+        index.add(f"reprint {seed}", extract_features(page))
+    assert index.distinctive_fraction("t0/c0") < 0.9  # its template is learnt as shared, not its own
+    for seed in range(6):
+        page = adgen.make_unregistered_page(templates[0], seed, detail="rich")
+        report = index.explain(photo_of(page, seed=200 + seed, difficulty="easy")[0])
+        assert report.match is None, report.reason
+
+
 def test_the_second_look_finds_a_creative_where_the_first_pass_had_too_little_evidence(index, creatives, templates):
     """With the first pass's distinctive evidence out of reach, only the second look (guided
     matching where the homography puts each creative feature) can accept: it finds the right
@@ -140,6 +161,26 @@ def test_the_second_look_finds_a_creative_where_the_first_pass_had_too_little_ev
         # and without the second look's evidence either, nothing is accepted
         index.config = replace(strict, guided_min_distinctive=10**6)
         assert index.match(photo_of(creatives["t0/c3"].image, seed=500)[0]) is None
+    finally:
+        index.config = original
+
+
+def test_a_best_candidate_short_of_inliers_gets_a_second_look(index, creatives):
+    """A small, blurred page gives the first pass fewer inliers than it asks for; from
+    `guided_min_inliers` on, the best candidate's homography still guides a second look."""
+    from dataclasses import replace
+
+    strict = replace(index.config, min_inliers=10**6)
+    original, index.config = index.config, strict
+    try:
+        photo, true_homography = photo_of(creatives["t1/c4"].image, seed=510)
+        report = index.explain(photo)
+        assert report.match is not None and report.match.creative_id == "t1/c4", report.reason
+        assert report.reason == "accepted on a second look"
+        assert corner_error(report.match.homography, true_homography, PAGE) < 0.015 * np.hypot(*PHOTO)
+        index.config = replace(strict, guided_min_inliers=10**6)
+        report = index.explain(photo)
+        assert report.match is None and report.reason == "too few inliers"
     finally:
         index.config = original
 
