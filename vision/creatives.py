@@ -113,6 +113,7 @@ class MatcherConfig:
     guided_min_distinctive: int = 7  # distinctive guided matches needed
     guided_min_cells: int = 4  # grid cells holding one
     guided_min_extent: float = 0.2  # their minor-axis extent / the creative's short side: not a line of text
+    guided_min_span: float = 0.55  # all guided matches' major-axis extent over the page, as `min_inlier_span`
     guided_min_inliers: int = 8  # a best candidate short of `min_inliers` still gets a second look from this many
     neighbours: int = 6  # creatives each new creative is compared with to find shared content
     max_perspective: float = 4.0  # max/min of the homography's w over the creative's corners
@@ -792,8 +793,10 @@ class CreativeIndex:
         _set_evidence(guided, entry, creative_index[entry.share_count[creative_index] == 0], homography,
                       query.image_size)
         best.guided_distinctive, best.guided_extent = guided.distinctive_inliers, guided.distinctive_extent
+        # like the first pass's inliers, the guided matches must span the page, not one picture on it
+        span = _extents(entry.features.keypoints[creative_index] / np.array(entry.features.image_size, np.float32))[1]
         if (guided.distinctive_inliers < cfg.guided_min_distinctive or guided.distinctive_cells < cfg.guided_min_cells
-                or guided.distinctive_extent < cfg.guided_min_extent):
+                or guided.distinctive_extent < cfg.guided_min_extent or span < cfg.guided_min_span):
             return report
         best.rejected = None
         best.homography = homography

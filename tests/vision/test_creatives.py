@@ -98,21 +98,47 @@ def test_an_unregistered_page_of_a_registered_template_is_not_accepted(index, te
     assert template_matched
 
 
+def reprint_of_a_picture(creative) -> Image.Image:
+    """A magazine page that reprints the creative's product picture elsewhere, in another layout."""
+    picture = creative.image.crop((0, int(0.13 * PAGE[1]), int(0.47 * PAGE[0]), int(0.75 * PAGE[1])))
+    page = adgen.make_plain_page(11, size=PAGE)
+    page.paste(picture, (PAGE[0] // 2, int(0.3 * PAGE[1])))
+    return page
+
+
 def test_another_page_showing_one_picture_of_a_creative_is_not_accepted(index, creatives):
     """A magazine page that reprints a creative's product picture (another layout, another place)
     matches that picture well, distinctive details and all; the inliers span only the picture."""
     from dataclasses import replace
 
-    picture = creatives["t1/c3"].image.crop((0, int(0.13 * PAGE[1]), int(0.47 * PAGE[0]), int(0.75 * PAGE[1])))
-    page = adgen.make_plain_page(11, size=PAGE)
-    page.paste(picture, (PAGE[0] // 2, int(0.3 * PAGE[1])))
-    photo = photo_of(page, seed=42, difficulty="easy")[0]
+    photo = photo_of(reprint_of_a_picture(creatives["t1/c3"]), seed=42, difficulty="easy")[0]
     report = index.explain(photo)
     assert report.match is None
     assert report.reason == "inliers span too little of the page"
     original, index.config = index.config, replace(index.config, min_inlier_span=0.0)
     try:  # the picture alone carries enough distinctive evidence: only the span tells the pages apart
         assert index.match(photo).creative_id == "t1/c3"
+    finally:
+        index.config = original
+
+
+def test_the_second_look_does_not_accept_one_picture_of_a_creative_either(index, creatives):
+    """The reprinted picture again, with the first pass's span and evidence checks out of the way:
+    the second look finds the picture's details (distinctive ones), but they span only the picture."""
+    from dataclasses import replace
+
+    photo = photo_of(reprint_of_a_picture(creatives["t1/c3"]), seed=42, difficulty="easy")[0]
+    loose = replace(index.config, min_inlier_span=0.0, min_distinctive_inliers=10**6)
+    original, index.config = index.config, loose
+    try:
+        report = index.explain(photo)
+        assert report.match is None
+        best = next(c for c in report.candidates if c.creative_id == "t1/c3")
+        assert best.guided_distinctive >= loose.guided_min_distinctive  # the evidence was there: the span refused
+        index.config = replace(loose, guided_min_span=0.0)
+        report = index.explain(photo)
+        assert report.match is not None and report.match.creative_id == "t1/c3"
+        assert report.reason == "accepted on a second look"
     finally:
         index.config = original
 
