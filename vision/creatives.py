@@ -80,8 +80,8 @@ TOO_FEW_DISTINCTIVE = "too few distinctive inliers (template only?)"
 TOO_FEW_PLACES = "distinctive inliers in too few places"
 TOO_LITTLE_COVERAGE = "inliers cover too little of the distinctive content"
 ALONG_A_LINE = "distinctive inliers lie along a line"
-TOO_FEW_INLIERS = "too few inliers"
 EVIDENCE_REJECTIONS = frozenset({TOO_FEW_DISTINCTIVE, TOO_FEW_PLACES, TOO_LITTLE_COVERAGE, ALONG_A_LINE})
+TOO_FEW_INLIERS = "too few inliers"  # a second look too, from `guided_min_inliers` on
 GUIDED_SEARCH = 10.0  # px (at the photo's extraction resolution) around a projected creative feature
 GUIDED_REFIT_DISTANCE = 0.6  # guided matches this similar refit the homography before the final look
 
@@ -750,8 +750,7 @@ class CreativeIndex:
         candidate.score = float(entry.weight[inlier_idx].sum())
         candidate.coverage = _cell_coverage(entry.cells, inlier_idx)
         _set_evidence(candidate, entry, distinctive, verified.homography, query.image_size)
-        page = np.array(entry.features.image_size, np.float32)
-        candidate.inlier_span = _extents(entry.features.keypoints[inlier_idx] / page)[1]
+        candidate.inlier_span = _span(entry, inlier_idx)
         if candidate.inliers < cfg.min_inliers:
             candidate.rejected = TOO_FEW_INLIERS
         elif candidate.inliers < cfg.min_inlier_ratio * candidate.matches:
@@ -794,7 +793,7 @@ class CreativeIndex:
                       query.image_size)
         best.guided_distinctive, best.guided_extent = guided.distinctive_inliers, guided.distinctive_extent
         # like the first pass's inliers, the guided matches must span the page, not one picture on it
-        span = _extents(entry.features.keypoints[creative_index] / np.array(entry.features.image_size, np.float32))[1]
+        span = _span(entry, creative_index)
         if (guided.distinctive_inliers < cfg.guided_min_distinctive or guided.distinctive_cells < cfg.guided_min_cells
                 or guided.distinctive_extent < cfg.guided_min_extent or span < cfg.guided_min_span):
             return report
@@ -973,6 +972,11 @@ def _extents(points: np.ndarray) -> tuple[float, float]:
         return 0.0, 0.0
     smallest, largest = np.linalg.eigvalsh(np.cov(points.astype(np.float64), rowvar=False))[[0, -1]]
     return 4.0 * math.sqrt(max(float(smallest), 0.0)), 4.0 * math.sqrt(max(float(largest), 0.0))
+
+
+def _span(entry: _Entry, indices: np.ndarray) -> float:
+    """Major-axis extent of the entry's features `indices`, in page widths/heights: whole page or one picture."""
+    return _extents(entry.features.keypoints[indices] / np.array(entry.features.image_size, np.float32))[1]
 
 
 def _set_evidence(candidate: Candidate, entry: _Entry, distinctive: np.ndarray, homography: np.ndarray,
