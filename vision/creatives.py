@@ -871,12 +871,17 @@ def _guided_matches(query: CreativeFeatures, query_root: np.ndarray, creative: C
     repeated motif or a common glyph is not). One match per feature on either side."""
     creative_root = creative.rootsift
     pairs = _pairs_near(query, query_root, creative, creative_root, homography, GUIDED_SEARCH * query.pixel_scale)
-    close = pairs[3] < GUIDED_REFIT_DISTANCE
-    if close.sum() >= 8:  # a first-pass homography from few inliers is refined on the guided matches
-        refit, _ = cv2.findHomography(creative.keypoints[pairs[0][close]].astype(np.float64),
-                                      query.keypoints[pairs[1][close]].astype(np.float64), cv2.RANSAC,
-                                      5.0 * query.pixel_scale)
-        if refit is not None and implausible(refit, creative.image_size, query.image_size, cfg) is None:
+    close = np.nonzero(pairs[3] < GUIDED_REFIT_DISTANCE)[0]
+    close = close[_one_to_one(pairs[0][close], pairs[1][close], pairs[3][close])]
+    if len(close) >= 8:  # a first-pass homography from few inliers is refined on the guided matches
+        source = creative.keypoints[pairs[0][close]].astype(np.float64)
+        destination = query.keypoints[pairs[1][close]].astype(np.float64)
+        threshold = 5.0 * query.pixel_scale
+        refit, mask = cv2.findHomography(source, destination, cv2.RANSAC, threshold)
+        # ... when it explains more of them than the first pass's homography does: in a dense
+        # texture a homography that squeezes the page can land many features near look-alikes
+        if (refit is not None and implausible(refit, creative.image_size, query.image_size, cfg) is None
+                and mask.sum() > (np.linalg.norm(_project(homography, source) - destination, axis=1) <= threshold).sum()):
             homography = refit
             pairs = _pairs_near(query, query_root, creative, creative_root, homography,
                                 GUIDED_SEARCH * query.pixel_scale)
@@ -895,12 +900,18 @@ def _guided_matches(query: CreativeFeatures, query_root: np.ndarray, creative: C
         other = np.sqrt(np.maximum(2.0 - 2.0 * similarity.max(axis=1), 0.0))
         keep = distance <= cfg.guided_ratio * other
         creative_index, query_index, distance = creative_index[keep], query_index[keep], distance[keep]
-    for by_creative in (True, False):  # one match per feature on either side, the most similar
-        order = np.argsort(distance, kind="stable")
-        _, first = np.unique((creative_index if by_creative else query_index)[order], return_index=True)
+    chosen = _one_to_one(creative_index, query_index, distance)
+    return creative_index[chosen], homography
+
+
+def _one_to_one(creative_index: np.ndarray, query_index: np.ndarray, distance: np.ndarray) -> np.ndarray:
+    """Positions of the pairs kept when each feature on either side keeps its most similar pair."""
+    chosen = np.arange(len(distance))
+    for side in (creative_index, query_index):
+        order = chosen[np.argsort(distance[chosen], kind="stable")]
+        _, first = np.unique(side[order], return_index=True)
         chosen = order[first]
-        creative_index, query_index, distance = creative_index[chosen], query_index[chosen], distance[chosen]
-    return creative_index, homography
+    return chosen
 
 
 def _pairs_near(query: CreativeFeatures, query_root: np.ndarray, creative: CreativeFeatures,
