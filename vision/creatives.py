@@ -73,6 +73,7 @@ PHOTO_SIFT_CONTRAST = 0.02  # photos: a small, blurred or dim page keeps enough 
 GRID = 8  # coverage and spread are measured on a GRID x GRID grid over the creative
 SAME_DETAIL_DISTANCE = 0.3  # RootSIFT distance under which two creatives show the same detail
 IN_PLACE = 0.02  # of the page's width and height: two creatives' details this close are in the same place
+SIMILAR_NEIGHBOURS = 16  # nearest descriptors looked up per creative descriptor when creatives are added
 
 
 # the first pass's rejections for want of distinctive evidence (the geometry itself held)
@@ -91,7 +92,8 @@ class MatcherConfig:
     """Thresholds of the matcher; the defaults are tuned on `bench/ad_recognition.py` (see README)."""
 
     top_n: int | None = 8  # shortlisted creatives verified per scan; None verifies every creative (reference)
-    vote_neighbours: int = 10  # nearest indexed descriptors looked up per photo descriptor
+    vote_neighbours: int = 20  # nearest indexed descriptors looked up per photo descriptor (10 left a
+    # large index's template rivals with too few tentative matches to be rivals: same-template false accepts)
     nprobe: int = 4  # inverted lists of the descriptor index searched per lookup (speed vs recall)
     vote_ratio: float = 0.85  # a vote needs: nearest < vote_ratio x nearest of any other creative
     ratio: float = 0.85  # Lowe's ratio test on RootSIFT distances
@@ -99,7 +101,7 @@ class MatcherConfig:
     ransac_threshold: float = 6.0  # reprojection error (px at the extraction resolution)
     ransac_iterations: int = 2000
     min_inliers: int = 12
-    min_inlier_ratio: float = 0.25  # inliers / tentative matches: a chance homography explains few of them
+    min_inlier_ratio: float = 0.15  # inliers / tentative matches: a chance homography explains few of them
     min_inlier_span: float = 0.55  # inliers' major-axis extent (4 sigma) over the page, in page widths/heights
     min_distinctive_inliers: int = 3  # inliers that are neither template nor a common detail
     min_distinctive_cells: int = 3  # grid cells holding a distinctive inlier
@@ -619,7 +621,7 @@ class CreativeIndex:
         `root`; with `features` (whose descriptors `root` are), also the `n` holding the most of them
         in the same place on the page: a template's content is where the template puts it, while the
         most near-identical copies may be a product shot that other layouts show elsewhere."""
-        distance, slots, numbers = self._descriptors.search(root, self.config.vote_neighbours + 6, self.config.nprobe)
+        distance, slots, numbers = self._descriptors.search(root, SIMILAR_NEIGHBOURS, self.config.nprobe)
         close = (distance < SAME_DETAIL_DISTANCE) & (slots >= 0)
         rankings = [np.bincount(slots[close], minlength=self._next_slot)]
         if features is not None and close.any():
