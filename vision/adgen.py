@@ -244,19 +244,23 @@ def visible_fraction(homography: np.ndarray, page_size: tuple[int, int], photo_s
 # --- pages -----------------------------------------------------------------------------------------
 
 
-def _render(template: Template, rng: np.random.Generator, seed: int, photo: Image.Image | None,
-            detail: str | None) -> Creative:
-    if detail is None:
-        detail = str(rng.choice(DETAIL_LEVELS, p=[0.12, 0.28, 0.6]))
+@dataclass(frozen=True)
+class Layout:
+    """Where a template puts its parts on a page (page pixels x0, y0, x1, y1; `unit`: pixels per
+    1/720 of the page width)."""
+
+    unit: float
+    header: tuple[int, int, int, int]
+    hero: tuple[int, int, int, int]
+    text: tuple[int, int, int, int]  # headline first, then products and body text
+    band: tuple[int, int, int, int]  # the price band at the foot
+
+
+def page_layout(template: Template) -> Layout:
     width, height = template.size
     u = width / 720
-    page = Image.new("RGB", template.size, template.paper)
-    draw = ImageDraw.Draw(page)
     header_h = int(90 * u)
     band_h = int(110 * u)
-    _draw_header(page, template, header_h)
-
-    n_products = int(rng.integers(1, 4)) if detail != "minimal" else 1
     margin = int(24 * u)
     body = (margin, header_h + margin // 2, width - margin, height - band_h - margin // 2)
     if template.layout == "hero-top":
@@ -268,11 +272,25 @@ def _render(template: Template, rng: np.random.Generator, seed: int, photo: Imag
     else:
         hero = (body[0], body[1] + int(80 * u), body[2], body[3] - int(20 * u))
         text_area = (body[0], body[1], body[2], hero[1])
+    return Layout(u, (0, 0, width, header_h), hero, text_area, (0, height - band_h, width, height))
+
+
+def _render(template: Template, rng: np.random.Generator, seed: int, photo: Image.Image | None,
+            detail: str | None) -> Creative:
+    if detail is None:
+        detail = str(rng.choice(DETAIL_LEVELS, p=[0.12, 0.28, 0.6]))
+    layout = page_layout(template)
+    u = layout.unit
+    page = Image.new("RGB", template.size, template.paper)
+    draw = ImageDraw.Draw(page)
+    _draw_header(page, template, layout.header[3])
+    n_products = int(rng.integers(1, 4)) if detail != "minimal" else 1
+    hero, text_area = layout.hero, layout.text
 
     products = _draw_hero(page, rng, hero, n_products, detail, photo)
     headline = _title(rng, 2 if template.layout == "split" else 3)
     _draw_text_area(draw, rng, template, text_area, headline, products, detail, u)
-    _draw_band(page, template, rng, products, band_h, u)
+    _draw_band(page, template, rng, products, layout.band[3] - layout.band[1], u)
     return Creative(image=page, products=products, template_seed=template.seed, seed=seed, detail=detail)
 
 

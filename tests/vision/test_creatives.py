@@ -101,19 +101,11 @@ def test_an_unregistered_page_of_a_registered_template_is_not_accepted(index, te
 def words_in_place(creative, template, seed: int) -> Image.Image:
     """Another page of the creative's template that shares two of its words in place: the first
     third of its headline and its lowest price in the band; pictures and the rest of the text differ."""
-    width, height = PAGE
-    u = width / 720
+    layout = adgen.page_layout(template)
+    u, (x0, y0, _, _), band_top = layout.unit, layout.text, layout.band[1]
     page = adgen.make_unregistered_page(template, seed, detail="rich")
-    header_h, band_h, margin = int(90 * u), int(110 * u), int(24 * u)
-    body = (margin, header_h + margin // 2, width - margin, height - band_h - margin // 2)
-    if template.layout == "hero-top":
-        x0, y0 = body[0], body[1] + int((body[3] - body[1]) * 0.58) + margin // 2
-    elif template.layout == "split":
-        x0, y0 = body[0] + int((body[2] - body[0]) * 0.56) + margin, body[1]
-    else:
-        x0, y0 = body[0], body[1]
-    headline = (x0, y0, min(width, x0 + int(0.3 * width)), y0 + int(44 * u * 1.3))
-    price = (0, height - band_h + int(30 * u), int(0.4 * width), height - int(10 * u))
+    headline = (x0, y0, min(PAGE[0], x0 + int(0.3 * PAGE[0])), y0 + int(44 * u * 1.3))
+    price = (0, band_top + int(30 * u), int(0.4 * PAGE[0]), PAGE[1] - int(10 * u))
     for box in (headline, price):
         page.paste(creative.image.crop(box), box[:2])
     return page
