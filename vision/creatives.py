@@ -74,6 +74,7 @@ GRID = 8  # coverage and spread are measured on a GRID x GRID grid over the crea
 SAME_DETAIL_DISTANCE = 0.3  # RootSIFT distance under which two creatives show the same detail
 IN_PLACE = 0.02  # of the page's width and height: two creatives' details this close are in the same place
 SIMILAR_NEIGHBOURS = 16  # nearest descriptors looked up per creative descriptor when creatives are added
+SIMILAR_NPROBE = 4  # ... in this many inverted lists (template learning runs once per creative: recall first)
 
 
 # the first pass's rejections for want of distinctive evidence (the geometry itself held)
@@ -82,6 +83,7 @@ TOO_FEW_PLACES = "distinctive inliers in too few places"
 TOO_LITTLE_COVERAGE = "inliers cover too little of the distinctive content"
 ALONG_A_LINE = "distinctive inliers lie along a line"
 EVIDENCE_REJECTIONS = frozenset({TOO_FEW_DISTINCTIVE, TOO_FEW_PLACES, TOO_LITTLE_COVERAGE, ALONG_A_LINE})
+ONE_PICTURE = "inliers span too little of the page"
 TOO_FEW_INLIERS = "too few inliers"  # a second look too, from `guided_min_inliers` on
 GUIDED_SEARCH = 10.0  # px (at the photo's extraction resolution) around a projected creative feature
 GUIDED_REFIT_DISTANCE = 0.6  # guided matches this similar refit the homography before the final look
@@ -94,7 +96,8 @@ class MatcherConfig:
     top_n: int | None = 8  # shortlisted creatives verified per scan; None verifies every creative (reference)
     vote_neighbours: int = 20  # nearest indexed descriptors looked up per photo descriptor (10 left a
     # large index's template rivals with too few tentative matches to be rivals: same-template false accepts)
-    nprobe: int = 4  # inverted lists of the descriptor index searched per lookup (speed vs recall)
+    nprobe: int = 3  # inverted lists of the descriptor index searched per photo lookup (speed vs recall)
+    quantizer_ef: int = 8  # HNSW search depth for those lists' centroids (finds 97 % of the 4 nearest)
     vote_ratio: float = 0.85  # a vote needs: nearest < vote_ratio x nearest of any other creative
     ratio: float = 0.85  # Lowe's ratio test on RootSIFT distances
     min_matches: int = 10  # tentative matches needed to try RANSAC
@@ -114,7 +117,7 @@ class MatcherConfig:
     guided_ratio: float = 0.8  # ... and against the creative's best other feature (not the same spot)
     guided_min_distinctive: int = 7  # distinctive guided matches needed
     guided_min_cells: int = 4  # grid cells holding one
-    guided_min_extent: float = 0.2  # their minor-axis extent / the creative's short side: not a line of text
+    guided_min_extent: float = 0.15  # their minor-axis extent / the creative's short side: not a line of text
     guided_min_span: float = 0.55  # all guided matches' major-axis extent over the page, as `min_inlier_span`
     guided_min_inliers: int = 8  # a best candidate short of `min_inliers` still gets a second look from this many
     neighbours: int = 6  # creatives each new creative is compared with to find shared content
@@ -384,13 +387,15 @@ class _DescriptorIndex:
         if self._index is not None:
             self._index.remove_ids(faiss.IDSelectorRange(int(slot) << SLOT_BITS, (int(slot) + 1) << SLOT_BITS))
 
-    def search(self, descriptors: np.ndarray, k: int, nprobe: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def search(self, descriptors: np.ndarray, k: int, nprobe: int,
+               ef: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(distances [n, k] between unit vectors, owning slots [n, k] (-1 where fewer than k were
-        found), feature numbers within the owner [n, k])."""
+        found), feature numbers within the owner [n, k]). `ef`: the HNSW search depth for the
+        lists' centroids."""
         import faiss
 
         self._index.nprobe = nprobe
-        faiss.downcast_index(self._index.quantizer).hnsw.efSearch = max(16, 2 * nprobe)
+        faiss.downcast_index(self._index.quantizer).hnsw.efSearch = max(ef, nprobe)
         squared, ids = self._index.search(np.ascontiguousarray(descriptors, np.float32), k)
         slots = np.where(ids >= 0, ids >> SLOT_BITS, -1)
         return np.sqrt(np.maximum(squared, 0.0)), slots, ids & ((1 << SLOT_BITS) - 1)
@@ -445,6 +450,7 @@ class CreativeIndex:
         self._seed = seed
         self._descriptors = _DescriptorIndex(seed)
         self._entries: dict[Hashable, _Entry] = {}
+        self._matchable = 0  # len(self), kept as entries come and go (a scan asks for it first)
         self._by_slot: dict[int, Hashable] = {}
         self._next_slot = 0
         self._unindexed: set[Hashable] = set()  # not yet in the descriptor index
@@ -466,6 +472,7 @@ class CreativeIndex:
         slot, self._next_slot = self._next_slot, self._next_slot + 1
         cells = _cells(features.keypoints, features.image_size)
         self._entries[creative_id] = _Entry(creative_id, slot, features, matchable, cells)
+        self._matchable += matchable
         self._by_slot[slot] = creative_id
         self._unindexed.add(creative_id)
         self._pending.add(creative_id)
@@ -474,6 +481,7 @@ class CreativeIndex:
         entry = self._entries.pop(creative_id, None)
         if entry is None:
             return
+        self._matchable -= entry.matchable
         del self._by_slot[entry.slot]
         if creative_id in self._unindexed:
             self._unindexed.discard(creative_id)
@@ -485,7 +493,12 @@ class CreativeIndex:
             self._pending.add(other)  # recount its shared content, maybe meet another neighbour
 
     def __len__(self) -> int:
-        return sum(entry.matchable for entry in self._entries.values())
+        return self._matchable
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "_matchable" not in state:  # a snapshot from before the count was kept
+            self._matchable = sum(entry.matchable for entry in self._entries.values())
 
     def __contains__(self, creative_id: Hashable) -> bool:
         return creative_id in self._entries
@@ -534,7 +547,7 @@ class CreativeIndex:
         if len(features) < cfg.min_matches:
             return MatchReport(None, [], "too few features in the photo")
         root = features.rootsift
-        neighbours = self._descriptors.search(root, cfg.vote_neighbours, cfg.nprobe)
+        neighbours = self._descriptors.search(root, cfg.vote_neighbours, cfg.nprobe, cfg.quantizer_ef)
         voted_for = _votes(neighbours, cfg.vote_ratio)
         candidates = []
         for creative_id, votes in self._shortlist(voted_for):
@@ -621,7 +634,7 @@ class CreativeIndex:
         `root`; with `features` (whose descriptors `root` are), also the `n` holding the most of them
         in the same place on the page: a template's content is where the template puts it, while the
         most near-identical copies may be a product shot that other layouts show elsewhere."""
-        distance, slots, numbers = self._descriptors.search(root, SIMILAR_NEIGHBOURS, self.config.nprobe)
+        distance, slots, numbers = self._descriptors.search(root, SIMILAR_NEIGHBOURS, SIMILAR_NPROBE)
         close = (distance < SAME_DETAIL_DISTANCE) & (slots >= 0)
         rankings = [np.bincount(slots[close], minlength=self._next_slot)]
         if features is not None and close.any():
@@ -760,7 +773,7 @@ class CreativeIndex:
             candidate.rejected = "too few of the matches agree with the homography"
         elif candidate.inlier_span < cfg.min_inlier_span:
             # one picture of the page matched (another page with the same product shot), not the page
-            candidate.rejected = "inliers span too little of the page"
+            candidate.rejected = ONE_PICTURE
         elif candidate.distinctive_inliers < cfg.min_distinctive_inliers:
             candidate.rejected = TOO_FEW_DISTINCTIVE
         elif candidate.distinctive_cells < cfg.min_distinctive_cells:
