@@ -30,7 +30,9 @@ Method
 5. Decision: the verified candidate with the highest weighted inlier score wins only if its
    inliers span the page (not one picture on it, which another page may share: the same product
    shot in another layout), include enough distinctive features, spread over enough of the
-   creative's distinctive area (grid cells), and its score clearly beats the runner-up's
+   creative's distinctive area (grid cells), match it at least a fifth as well as the template's
+   content where that is visible (`min_own_to_template`: blur and occlusion cost both alike, a page
+   sharing only the template and a few words does not), and its score clearly beats the runner-up's
    (`margin`). Otherwise `None`:
    a page that shares only the template, or a few words, with registered creatives is rejected.
 6. Second look: when the best candidate's geometry held (a plausible homography, the margin, and
@@ -39,7 +41,7 @@ Method
    details are not among the nearest of their descriptors over a large index, each creative
    feature is looked for where the homography puts it in the photo (guided matching, with a ratio
    test against the creative's own other features). Enough distinctive matches, spread in two
-   dimensions, accept it.
+   dimensions and held to the same own-versus-template check, accept it.
 
 Distinctiveness is learnt from the registered set: a template is recognised as such once a few
 creatives of it are registered (or a few other pages of it, with `add(..., matchable=False)`).
@@ -82,7 +84,9 @@ TOO_FEW_DISTINCTIVE = "too few distinctive inliers (template only?)"
 TOO_FEW_PLACES = "distinctive inliers in too few places"
 TOO_LITTLE_COVERAGE = "inliers cover too little of the distinctive content"
 ALONG_A_LINE = "distinctive inliers lie along a line"
-EVIDENCE_REJECTIONS = frozenset({TOO_FEW_DISTINCTIVE, TOO_FEW_PLACES, TOO_LITTLE_COVERAGE, ALONG_A_LINE})
+OWN_CONTENT_MISSING = "the template matched, the creative's own content much less (another page of its template?)"
+EVIDENCE_REJECTIONS = frozenset({TOO_FEW_DISTINCTIVE, TOO_FEW_PLACES, TOO_LITTLE_COVERAGE, ALONG_A_LINE,
+                                 OWN_CONTENT_MISSING})
 ONE_PICTURE = "inliers span too little of the page"
 TOO_FEW_INLIERS = "too few inliers"  # a second look too, from `guided_min_inliers` on
 GUIDED_SEARCH = 10.0  # px (at the photo's extraction resolution) around a projected creative feature
@@ -110,6 +114,8 @@ class MatcherConfig:
     min_distinctive_cells: int = 3  # grid cells holding a distinctive inlier
     min_distinctive_coverage: float = 0.05  # share of the visible distinctive cells that hold one
     min_distinctive_extent: float = 0.05  # distinctive inliers' minor-axis extent / the creative's short side
+    min_own_to_template: float = 0.2  # distinctive coverage / template coverage: where the template's content
+    # matched, the creative's own content must match too (a page sharing only the template and a few words)
     margin: float = 1.5  # best weighted score / runner-up weighted score
     # the second look (guided matching where the homography puts each creative feature), for a best
     # candidate whose geometry holds but whose distinctive evidence fell short in the first pass
@@ -213,6 +219,7 @@ class Candidate:
     coverage: float = 0.0
     distinctive_cells: int = 0  # grid cells holding a distinctive inlier
     distinctive_coverage: float = 0.0
+    template_coverage: float = 0.0  # share of the visible template cells holding a template inlier
     distinctive_extent: float = 0.0  # 4 sigma of the distinctive inliers along their minor axis / short side
     inlier_span: float = 0.0  # 4 sigma of all inliers along their major axis, in page widths/heights
     homography: np.ndarray | None = None
@@ -764,7 +771,8 @@ class CreativeIndex:
         distinctive = inlier_idx[distinctive_mask]
         candidate.score = float(entry.weight[inlier_idx].sum())
         candidate.coverage = _cell_coverage(entry.cells, inlier_idx)
-        _set_evidence(candidate, entry, distinctive, verified.homography, query.image_size)
+        _set_evidence(candidate, entry, distinctive, verified.homography, query.image_size,
+                      template=inlier_idx[entry.share_count[inlier_idx] > 0])
         candidate.inlier_span = _span(entry, inlier_idx)
         if candidate.inliers < cfg.min_inliers:
             candidate.rejected = TOO_FEW_INLIERS
@@ -783,6 +791,8 @@ class CreativeIndex:
         elif candidate.distinctive_extent < cfg.min_distinctive_extent:
             # a word or a line of text that two pages share, perhaps even in the same place
             candidate.rejected = ALONG_A_LINE
+        elif _own_content_missing(candidate, cfg):
+            candidate.rejected = OWN_CONTENT_MISSING
 
     def _second_look(self, query: CreativeFeatures, query_root: np.ndarray, candidates: list[Candidate],
                      report: MatchReport) -> MatchReport:
@@ -805,16 +815,18 @@ class CreativeIndex:
         creative_index, homography = _guided_matches(query, query_root, entry.features, best.homography, cfg)
         guided = Candidate(best.creative_id, best.shortlist_score)
         _set_evidence(guided, entry, creative_index[entry.share_count[creative_index] == 0], homography,
-                      query.image_size)
+                      query.image_size, template=creative_index[entry.share_count[creative_index] > 0])
         best.guided_distinctive, best.guided_extent = guided.distinctive_inliers, guided.distinctive_extent
         # like the first pass's inliers, the guided matches must span the page, not one picture on it
         span = _span(entry, creative_index)
         if (guided.distinctive_inliers < cfg.guided_min_distinctive or guided.distinctive_cells < cfg.guided_min_cells
-                or guided.distinctive_extent < cfg.guided_min_extent or span < cfg.guided_min_span):
+                or guided.distinctive_extent < cfg.guided_min_extent or span < cfg.guided_min_span
+                or _own_content_missing(guided, cfg)):
             return report
         best.rejected = None
         best.homography = homography
-        for figure in ("distinctive_inliers", "distinctive_cells", "distinctive_coverage", "distinctive_extent"):
+        for figure in ("distinctive_inliers", "distinctive_cells", "distinctive_coverage", "template_coverage",
+                       "distinctive_extent"):
             setattr(best, figure, getattr(guided, figure))
         return self._decide(candidates, reason="accepted on a second look")
 
@@ -895,8 +907,9 @@ def _guided_matches(query: CreativeFeatures, query_root: np.ndarray, creative: C
         refit, mask = cv2.findHomography(source, destination, cv2.RANSAC, threshold)
         # ... when it explains more of them than the first pass's homography does: in a dense
         # texture a homography that squeezes the page can land many features near look-alikes
+        explained = (np.linalg.norm(_project(homography, source) - destination, axis=1) <= threshold).sum()
         if (refit is not None and implausible(refit, creative.image_size, query.image_size, cfg) is None
-                and mask.sum() > (np.linalg.norm(_project(homography, source) - destination, axis=1) <= threshold).sum()):
+                and mask.sum() > explained):
             homography = refit
             pairs = _pairs_near(query, query_root, creative, creative_root, homography,
                                 GUIDED_SEARCH * query.pixel_scale)
@@ -1006,9 +1019,10 @@ def _span(entry: _Entry, indices: np.ndarray) -> float:
 
 
 def _set_evidence(candidate: Candidate, entry: _Entry, distinctive: np.ndarray, homography: np.ndarray,
-                  photo_size: tuple[int, int]) -> None:
-    """The candidate's distinctive-evidence figures from its distinctive matched creative features:
-    count, grid cells, coverage and minor-axis extent."""
+                  photo_size: tuple[int, int], *, template: np.ndarray) -> None:
+    """The candidate's evidence figures from its matched creative features, `distinctive` ones and
+    `template` ones (shared with other creatives): distinctive count, grid cells, coverage and
+    minor-axis extent, and the template's coverage."""
     candidate.distinctive_inliers = len(distinctive)
     candidate.distinctive_cells = len(np.unique(entry.cells[distinctive]))
     # of the distinctive content that the homography puts inside the photo, how much matched:
@@ -1016,8 +1030,17 @@ def _set_evidence(candidate: Candidate, entry: _Entry, distinctive: np.ndarray, 
     visible = _inside(_project(homography, entry.features.keypoints), photo_size)
     candidate.distinctive_coverage = _cell_coverage(entry.cells[(entry.share_count == 0) & visible], None,
                                                     hits=entry.cells[distinctive])
+    candidate.template_coverage = _cell_coverage(entry.cells[(entry.share_count > 0) & visible], None,
+                                                 hits=entry.cells[template])
     minor, _ = _extents(entry.features.keypoints[distinctive])
     candidate.distinctive_extent = minor / min(entry.features.image_size)
+
+
+def _own_content_missing(candidate: Candidate, cfg: MatcherConfig) -> bool:
+    """The template's content matched where it is visible, the creative's own content far less: the
+    page shares the template and a few details (a headline's first words, a price in the band), not
+    the pictures and the rest. Blur and occlusion cost both kinds of content alike."""
+    return candidate.distinctive_coverage < cfg.min_own_to_template * candidate.template_coverage
 
 
 def _cell_coverage(cells: np.ndarray, indices: np.ndarray | None, *, hits: np.ndarray | None = None) -> float:
