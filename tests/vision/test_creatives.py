@@ -348,10 +348,14 @@ def test_remove_and_pickle(features, creatives):
     photo = photo_of(creatives["t0/c2"].image, seed=400, difficulty="easy")[0]
     assert index.match(photo).creative_id == "t0/c2"
     restored = pickle.loads(pickle.dumps(index))
-    assert restored.match(photo).creative_id == "t0/c2"
+    assert restored.match(photo).creative_id == "t0/c2" and len(restored) == len(features)
     index.remove("t0/c2")
     assert len(index) == len(features) - 1 and "t0/c2" not in index
     assert index.match(photo) is None
+    # replacing a creative keeps one entry; shared content only (matchable=False) is not a creative
+    index.add("t0/c3", features["t0/c3"])
+    index.add("a page of the template", features["t0/c2"], matchable=False)
+    assert len(index) == len(features) - 1
 
 
 def test_a_template_reference_teaches_a_lone_creative_what_is_not_its_own(templates, creatives, features):
