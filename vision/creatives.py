@@ -919,17 +919,32 @@ def _guided_matches(query: CreativeFeatures, query_root: np.ndarray, creative: C
     if len(creative_index):
         # the photo feature's best match among the creative's other features (not the same spot:
         # SIFT reports one spot several times with different orientations)
-        points = creative.keypoints
         photo_features, row = np.unique(query_index, return_inverse=True)
         similarity = (query_root[photo_features] @ creative_root.T)[row]
-        same_spot = np.linalg.norm(points[creative_index][:, None, :] - points[None, :, :], axis=2) \
-            < 3.0 * creative.pixel_scale
-        similarity[same_spot] = -1.0
-        other = np.sqrt(np.maximum(2.0 - 2.0 * similarity.max(axis=1), 0.0))
+        other = np.sqrt(np.maximum(2.0 - 2.0 * _best_elsewhere(similarity, creative_index, creative), 0.0))
         keep = distance <= cfg.guided_ratio * other
         creative_index, query_index, distance = creative_index[keep], query_index[keep], distance[keep]
     chosen = _one_to_one(creative_index, query_index, distance)
     return creative_index[chosen], homography
+
+
+def _best_elsewhere(similarity: np.ndarray, creative_index: np.ndarray, creative: CreativeFeatures) -> np.ndarray:
+    """Per row, the highest `similarity` [n, creative features] to a creative feature that is not at
+    the same spot as the row's own feature `creative_index` (within 3 px). The best is taken, and
+    while it lies at the same spot it is struck out and the next best taken: a spot holds a few
+    features, so this touches a few entries where masking every same-spot pair measured n x features
+    distances. Changes `similarity`."""
+    points = creative.keypoints
+    radius = 3.0 * creative.pixel_scale
+    best = similarity.argmax(axis=1)
+    pending = np.arange(len(similarity))
+    while len(pending):
+        gap = points[creative_index[pending]] - points[best[pending]]
+        at_spot = (np.sqrt((gap * gap).sum(axis=1)) < radius) & (similarity[pending, best[pending]] > -1.0)
+        pending = pending[at_spot]
+        similarity[pending, best[pending]] = -1.0
+        best[pending] = similarity[pending].argmax(axis=1)
+    return similarity[np.arange(len(similarity)), best]
 
 
 def _one_to_one(creative_index: np.ndarray, query_index: np.ndarray, distance: np.ndarray) -> np.ndarray:
