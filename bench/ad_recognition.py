@@ -404,7 +404,6 @@ def main() -> None:
             return large, time.perf_counter() - begin
 
         large, build_large_s = _cached(cache / f"index-{args.creatives}-{args.filler}-{_index_key()}.pkl", build_large)
-        large.config = MatcherConfig()  # the code's thresholds, not those of the run that built a cached index
         print(f"\nindex of {len(large)} creatives ({sum(len(e.features) for e in large._entries.values())} features) "
               f"built in {build_large_s:.0f} s (cached after the first run)")
         result_large = evaluate(large, queries, negatives, creative_size, f"match ({len(large)})")

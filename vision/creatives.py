@@ -77,6 +77,7 @@ SAME_DETAIL_DISTANCE = 0.3  # RootSIFT distance under which two creatives show t
 IN_PLACE = 0.02  # of the page's width and height: two creatives' details this close are in the same place
 SIMILAR_NEIGHBOURS = 16  # nearest descriptors looked up per creative descriptor when creatives are added
 SIMILAR_NPROBE = 4  # ... in this many inverted lists (template learning runs once per creative: recall first)
+SIMILAR_EF = 16  # ... found by an HNSW search this deep
 
 
 # the first pass's rejections for want of distinctive evidence (the geometry itself held)
@@ -395,7 +396,7 @@ class _DescriptorIndex:
             self._index.remove_ids(faiss.IDSelectorRange(int(slot) << SLOT_BITS, (int(slot) + 1) << SLOT_BITS))
 
     def search(self, descriptors: np.ndarray, k: int, nprobe: int,
-               ef: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               ef: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(distances [n, k] between unit vectors, owning slots [n, k] (-1 where fewer than k were
         found), feature numbers within the owner [n, k]). `ef`: the HNSW search depth for the
         lists' centroids."""
@@ -501,11 +502,6 @@ class CreativeIndex:
 
     def __len__(self) -> int:
         return self._matchable
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        if "_matchable" not in state:  # a snapshot from before the count was kept
-            self._matchable = sum(entry.matchable for entry in self._entries.values())
 
     def __contains__(self, creative_id: Hashable) -> bool:
         return creative_id in self._entries
@@ -641,7 +637,7 @@ class CreativeIndex:
         `root`; with `features` (whose descriptors `root` are), also the `n` holding the most of them
         in the same place on the page: a template's content is where the template puts it, while the
         most near-identical copies may be a product shot that other layouts show elsewhere."""
-        distance, slots, numbers = self._descriptors.search(root, SIMILAR_NEIGHBOURS, SIMILAR_NPROBE)
+        distance, slots, numbers = self._descriptors.search(root, SIMILAR_NEIGHBOURS, SIMILAR_NPROBE, SIMILAR_EF)
         close = (distance < SAME_DETAIL_DISTANCE) & (slots >= 0)
         rankings = [np.bincount(slots[close], minlength=self._next_slot)]
         if features is not None and close.any():
@@ -771,8 +767,7 @@ class CreativeIndex:
         distinctive = inlier_idx[distinctive_mask]
         candidate.score = float(entry.weight[inlier_idx].sum())
         candidate.coverage = _cell_coverage(entry.cells, inlier_idx)
-        _set_evidence(candidate, entry, distinctive, verified.homography, query.image_size,
-                      template=inlier_idx[entry.share_count[inlier_idx] > 0])
+        _set_evidence(candidate, entry, inlier_idx, distinctive, verified.homography, query.image_size)
         candidate.inlier_span = _span(entry, inlier_idx)
         if candidate.inliers < cfg.min_inliers:
             candidate.rejected = TOO_FEW_INLIERS
@@ -814,8 +809,8 @@ class CreativeIndex:
         entry = self._entries[best.creative_id]
         creative_index, homography = _guided_matches(query, query_root, entry.features, best.homography, cfg)
         guided = Candidate(best.creative_id, best.shortlist_score)
-        _set_evidence(guided, entry, creative_index[entry.share_count[creative_index] == 0], homography,
-                      query.image_size, template=creative_index[entry.share_count[creative_index] > 0])
+        _set_evidence(guided, entry, creative_index, creative_index[entry.share_count[creative_index] == 0],
+                      homography, query.image_size)
         best.guided_distinctive, best.guided_extent = guided.distinctive_inliers, guided.distinctive_extent
         # like the first pass's inliers, the guided matches must span the page, not one picture on it
         span = _span(entry, creative_index)
@@ -907,9 +902,9 @@ def _guided_matches(query: CreativeFeatures, query_root: np.ndarray, creative: C
         refit, mask = cv2.findHomography(source, destination, cv2.RANSAC, threshold)
         # ... when it explains more of them than the first pass's homography does: in a dense
         # texture a homography that squeezes the page can land many features near look-alikes
-        explained = (np.linalg.norm(_project(homography, source) - destination, axis=1) <= threshold).sum()
         if (refit is not None and implausible(refit, creative.image_size, query.image_size, cfg) is None
-                and mask.sum() > explained):
+                and mask.sum() > (np.linalg.norm(_project(homography, source) - destination, axis=1)
+                                  <= threshold).sum()):
             homography = refit
             pairs = _pairs_near(query, query_root, creative, creative_root, homography,
                                 GUIDED_SEARCH * query.pixel_scale)
@@ -1033,11 +1028,11 @@ def _span(entry: _Entry, indices: np.ndarray) -> float:
     return _extents(entry.features.keypoints[indices] / np.array(entry.features.image_size, np.float32))[1]
 
 
-def _set_evidence(candidate: Candidate, entry: _Entry, distinctive: np.ndarray, homography: np.ndarray,
-                  photo_size: tuple[int, int], *, template: np.ndarray) -> None:
-    """The candidate's evidence figures from its matched creative features, `distinctive` ones and
-    `template` ones (shared with other creatives): distinctive count, grid cells, coverage and
-    minor-axis extent, and the template's coverage."""
+def _set_evidence(candidate: Candidate, entry: _Entry, matched: np.ndarray, distinctive: np.ndarray,
+                  homography: np.ndarray, photo_size: tuple[int, int]) -> None:
+    """The candidate's evidence figures from its matched creative features (`matched`, of which
+    `distinctive` count as its own content): distinctive count, grid cells, coverage and minor-axis
+    extent, and the coverage of the template's content (matched features shared with other creatives)."""
     candidate.distinctive_inliers = len(distinctive)
     candidate.distinctive_cells = len(np.unique(entry.cells[distinctive]))
     # of the distinctive content that the homography puts inside the photo, how much matched:
@@ -1046,7 +1041,7 @@ def _set_evidence(candidate: Candidate, entry: _Entry, distinctive: np.ndarray, 
     candidate.distinctive_coverage = _cell_coverage(entry.cells[(entry.share_count == 0) & visible], None,
                                                     hits=entry.cells[distinctive])
     candidate.template_coverage = _cell_coverage(entry.cells[(entry.share_count > 0) & visible], None,
-                                                 hits=entry.cells[template])
+                                                 hits=entry.cells[matched[entry.share_count[matched] > 0]])
     minor, _ = _extents(entry.features.keypoints[distinctive])
     candidate.distinctive_extent = minor / min(entry.features.image_size)
 
