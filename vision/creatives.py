@@ -43,6 +43,12 @@ Method
    test against the creative's own other features). Enough distinctive matches, spread in two
    dimensions and held to the same own-versus-template check, accept it.
 
+7. Pose retry: when nothing was accepted, the first `retry_candidates` shortlisted creatives whose
+   MAGSAC homography was implausible are fitted again by `plausible_ransac`, a RANSAC that only
+   scores poses a photo of a page could show (MAGSAC can prefer a degenerate model when a quarter
+   of the tentative matches are true). A pose found so is held to `min_inliers` (no second look
+   from fewer: a search among plausible poses fits chance matches too), then decided as above.
+
 Distinctiveness is learnt from the registered set: a template is recognised as such once a few
 creatives of it are registered (or a few other pages of it, with `add(..., matchable=False)`).
 With a single creative of a template, its template content counts as its own.
@@ -90,6 +96,18 @@ EVIDENCE_REJECTIONS = frozenset({TOO_FEW_DISTINCTIVE, TOO_FEW_PLACES, TOO_LITTLE
                                  OWN_CONTENT_MISSING})
 ONE_PICTURE = "inliers span too little of the page"
 TOO_FEW_INLIERS = "too few inliers"  # a second look too, from `guided_min_inliers` on
+TOO_FEW_RETRY_INLIERS = "too few inliers for a pose found on the retry"  # no second look
+# why a homography cannot be a photo of a flat page (`implausible`)
+NOT_FINITE = "homography not finite"
+CROSSES_HORIZON = "the page would cross the horizon"
+TOO_MUCH_PERSPECTIVE = "perspective too strong"
+NOT_CONVEX = "page outline not convex"
+MIRRORED = "mirrored"
+SIZE_OUT_OF_RANGE = "page size in the photo out of range"
+OUTSIDE_THE_PHOTO = "most of the page would lie outside the photo"
+TOO_MUCH_SHEAR = "too much shear or stretch"
+IMPLAUSIBLE_POSES = frozenset({NOT_FINITE, CROSSES_HORIZON, TOO_MUCH_PERSPECTIVE, NOT_CONVEX, MIRRORED,
+                               SIZE_OUT_OF_RANGE, OUTSIDE_THE_PHOTO, TOO_MUCH_SHEAR})
 GUIDED_SEARCH = 10.0  # px (at the photo's extraction resolution) around a projected creative feature
 GUIDED_REFIT_DISTANCE = 0.6  # guided matches this similar refit the homography before the final look
 
@@ -122,11 +140,15 @@ class MatcherConfig:
     # candidate whose geometry holds but whose distinctive evidence fell short in the first pass
     guided_max_distance: float = 0.7  # RootSIFT distance of a guided match
     guided_ratio: float = 0.8  # ... and against the creative's best other feature (not the same spot)
-    guided_min_distinctive: int = 7  # distinctive guided matches needed
+    guided_min_distinctive: int = 5  # distinctive guided matches needed (the extent keeps out lines of text)
     guided_min_cells: int = 4  # grid cells holding one
     guided_min_extent: float = 0.15  # their minor-axis extent / the creative's short side: not a line of text
     guided_min_span: float = 0.55  # all guided matches' major-axis extent over the page, as `min_inlier_span`
     guided_min_inliers: int = 8  # a best candidate short of `min_inliers` still gets a second look from this many
+    # the pose retry: when nothing was accepted, the first shortlisted candidates whose RANSAC
+    # homography was implausible are fitted again by a RANSAC that only considers plausible page poses
+    retry_candidates: int = 2
+    retry_hypotheses: int = 2000  # 4-pair samples drawn (finds a pose from about a quarter of the matches)
     neighbours: int = 6  # creatives each new creative is compared with to find shared content
     max_perspective: float = 4.0  # max/min of the homography's w over the creative's corners
     max_anisotropy: float = 5.0  # singular value ratio of the local affine map at the creative's centre
@@ -553,6 +575,7 @@ class CreativeIndex:
         neighbours = self._descriptors.search(root, cfg.vote_neighbours, cfg.nprobe, cfg.quantizer_ef)
         voted_for = _votes(neighbours, cfg.vote_ratio)
         candidates = []
+        implausible_fits = []  # (candidate, entry, its tentative matches) whose homography was implausible
         for creative_id, votes in self._shortlist(voted_for):
             entry = self._entries[creative_id]
             candidate = Candidate(creative_id, votes)
@@ -562,10 +585,25 @@ class CreativeIndex:
             verified = self._verify(features, entry, candidate, pairs, query_root=root)
             if verified is not None:
                 self._score(features, entry, verified, candidate, voted_for == entry.slot)
+            elif candidate.rejected in IMPLAUSIBLE_POSES:
+                implausible_fits.append((candidate, entry, pairs))
             candidates.append(candidate)
         report = self._decide(candidates)
         if report.match is None:
             report = self._second_look(features, root, candidates, report)
+        if report.match is None and implausible_fits[:cfg.retry_candidates]:
+            # MAGSAC's best model can be a degenerate one that no photo of a page could show, while a
+            # plausible pose explains a quarter of the matches: fit the first few again among plausible
+            # poses only, then decide (and take a second look) as before
+            for candidate, entry, pairs in implausible_fits[:cfg.retry_candidates]:
+                verified = self._verify(features, entry, candidate, pairs, query_root=root, plausible_only=True)
+                if verified is not None:
+                    self._score(features, entry, verified, candidate, voted_for == entry.slot)
+                    if candidate.inliers < cfg.min_inliers:  # no second look from fewer: a search among
+                        candidate.rejected = TOO_FEW_RETRY_INLIERS  # plausible poses fits chance matches too
+            report = self._decide(candidates, reason="accepted after a retry among plausible poses")
+            if report.match is None:
+                report = self._second_look(features, root, candidates, report)
         return report
 
     def near_duplicates(
@@ -712,9 +750,10 @@ class CreativeIndex:
 
     def _verify(self, query: CreativeFeatures, entry: _Entry, candidate: Candidate,
                 pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, *,
-                query_root: np.ndarray | None = None) -> _Verified | None:
+                query_root: np.ndarray | None = None, plausible_only: bool = False) -> _Verified | None:
         """Ratio-test matches from the query's features to the entry's (`pairs` when the caller has
-        them; `query_root`: the query's RootSIFT when the caller has it), then a checked homography."""
+        them; `query_root`: the query's RootSIFT when the caller has it), then a checked homography
+        (`plausible_only`: found by `plausible_ransac` instead of MAGSAC)."""
         cfg = self.config
         if len(entry.features) < 2 or len(query) < 2:
             candidate.rejected = "too few features"
@@ -740,18 +779,22 @@ class CreativeIndex:
             return None
         source = entry.features.keypoints[entry_index].astype(np.float64)
         destination = query.keypoints[query_index].astype(np.float64)
-        homography, mask = cv2.findHomography(
-            source, destination, cv2.USAC_MAGSAC, cfg.ransac_threshold * query.pixel_scale,
-            maxIters=cfg.ransac_iterations, confidence=0.999,
-        )
+        threshold = cfg.ransac_threshold * query.pixel_scale
+        if plausible_only:
+            homography, mask = plausible_ransac(source, destination, threshold, entry.features.image_size,
+                                                query.image_size, cfg)
+        else:
+            homography, mask = cv2.findHomography(source, destination, cv2.USAC_MAGSAC, threshold,
+                                                  maxIters=cfg.ransac_iterations, confidence=0.999)
         if homography is None or mask is None:
-            candidate.rejected = "no homography"
+            candidate.rejected = "no plausible homography" if plausible_only else "no homography"
             return None
         inliers = mask.ravel().astype(bool)
         problem = implausible(homography, entry.features.image_size, query.image_size, cfg)
         if problem:
             candidate.rejected = problem
             return None
+        candidate.rejected = None  # (the pose retry follows an implausible first fit)
         candidate.homography = homography
         candidate.inliers = int(inliers.sum())
         return _Verified(inliers, query_index, entry_index, homography)
@@ -1069,35 +1112,122 @@ def implausible(homography: np.ndarray, creative_size: tuple[int, int], photo_si
                 cfg: MatcherConfig) -> str | None:
     """Why `homography` (creative px -> photo px) cannot be a photo of a flat page, or None."""
     if not np.all(np.isfinite(homography)):
-        return "homography not finite"
+        return NOT_FINITE
     width, height = creative_size
     corners = np.array([[0, 0, 1], [width, 0, 1], [width, height, 1], [0, height, 1]], np.float64)
     mapped = corners @ homography.T
     w = mapped[:, 2]
     if np.any(w <= 1e-9) and np.any(w >= -1e-9):
-        return "the page would cross the horizon"
+        return CROSSES_HORIZON
     w = np.abs(w)
     if w.max() / w.min() > cfg.max_perspective:
-        return "perspective too strong"
+        return TOO_MUCH_PERSPECTIVE
     quad = mapped[:, :2] / mapped[:, 2:3]
     edges = np.roll(quad, -1, axis=0) - quad
     turns = edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1] - edges[:, 1] * np.roll(edges, -1, axis=0)[:, 0]
     if not (np.all(turns > 0) or np.all(turns < 0)):
-        return "page outline not convex"
+        return NOT_CONVEX
     if np.all(turns < 0):  # image coordinates (y down): the page's own corners turn positively
-        return "mirrored"
+        return MIRRORED
     area = 0.5 * abs(float(np.sum(quad[:, 0] * np.roll(quad[:, 1], -1) - np.roll(quad[:, 0], -1) * quad[:, 1])))
     photo_area = float(photo_size[0] * photo_size[1])
     if not cfg.min_area_fraction * photo_area <= area <= cfg.max_area_fraction * photo_area:
-        return "page size in the photo out of range"
+        return SIZE_OUT_OF_RANGE
     frame = np.array([[0, 0], [photo_size[0], 0], [photo_size[0], photo_size[1]], [0, photo_size[1]]], np.float32)
     in_frame, _ = cv2.intersectConvexConvex(quad.astype(np.float32), frame)
     if in_frame < cfg.min_in_frame * area:
-        return "most of the page would lie outside the photo"
+        return OUTSIDE_THE_PHOTO
     centre = np.array([width / 2, height / 2, 1.0])
     a = homography @ centre
     jacobian = (homography[:2, :2] * a[2] - np.outer(a[:2], homography[2, :2])) / a[2] ** 2
     singular = np.linalg.svd(jacobian, compute_uv=False)
     if singular[1] <= 1e-9 or singular[0] / singular[1] > cfg.max_anisotropy:
-        return "too much shear or stretch"
+        return TOO_MUCH_SHEAR
     return None
+
+
+def plausible_ransac(source: np.ndarray, destination: np.ndarray, threshold: float,
+                     creative_size: tuple[int, int], photo_size: tuple[int, int], cfg: MatcherConfig,
+                     seed: int = 0) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """A homography source -> destination by RANSAC among plausible page poses only: (homography,
+    inlier mask [n, 1] uint8) or (None, None).
+
+    MAGSAC ranks every model its samples give, and with a few true matches among many chance ones a
+    degenerate model (the page crossing the horizon, folded, mirrored) can outrank the true pose.
+    Here `cfg.retry_hypotheses` 4-pair samples are solved at once, the poses no photo of a page could
+    show are dropped (as `implausible` does: sign of w at the corners, perspective, convex and not
+    mirrored outline, size in the photo), the rest are scored by truncated squared reprojection error
+    (MSAC), and the best is refitted on its inliers while that keeps it plausible and gains inliers.
+    Seeded: the same matches give the same answer."""
+    n = len(source)
+    if n < 4:
+        return None, None
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n, (2 * cfg.retry_hypotheses, 4))
+    ordered = np.sort(draws, axis=1)
+    samples = draws[(np.diff(ordered, axis=1) > 0).all(axis=1)][: cfg.retry_hypotheses]  # 4 different pairs
+    homographies, solved = _four_point_homographies(source[samples], destination[samples])
+    homographies = homographies[solved & _plausible_poses(homographies, creative_size, photo_size, cfg)]
+    if not len(homographies):
+        return None, None
+    projected = np.einsum("kij,nj->kni", homographies, np.c_[source, np.ones(n)])
+    w = projected[..., 2:3]
+    error = ((projected[..., :2] / np.where(np.abs(w) < 1e-12, 1e-12, w) - destination) ** 2).sum(axis=2)
+    best = homographies[np.argmin(np.minimum(error, threshold**2).sum(axis=1))]
+    inliers = np.linalg.norm(_project(best, source) - destination, axis=1) <= threshold
+    for _ in range(3):  # local optimisation: least squares on the inliers
+        if inliers.sum() < 5:
+            break
+        refit, _ = cv2.findHomography(source[inliers], destination[inliers], 0)
+        if refit is None or implausible(refit, creative_size, photo_size, cfg):
+            break
+        more = np.linalg.norm(_project(refit, source) - destination, axis=1) <= threshold
+        if more.sum() < inliers.sum():
+            break
+        best, inliers = refit, more
+    return best / best[2, 2], inliers.astype(np.uint8)[:, None]
+
+
+def _four_point_homographies(source: np.ndarray, destination: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Homographies [k, 3, 3] from k samples of 4 point pairs ([k, 4, 2] each; the 8x8 linear system
+    with h33 = 1, on coordinates scaled to about 1), and which samples were not degenerate [k]."""
+    k = len(source)
+    source_scale = max(float(np.abs(source).max()), 1.0)
+    destination_scale = max(float(np.abs(destination).max()), 1.0)
+    x, y = source[..., 0] / source_scale, source[..., 1] / source_scale
+    u, v = destination[..., 0] / destination_scale, destination[..., 1] / destination_scale
+    a = np.zeros((k, 8, 8))
+    a[:, 0::2, 0], a[:, 0::2, 1], a[:, 0::2, 2] = x, y, 1.0
+    a[:, 0::2, 6], a[:, 0::2, 7] = -x * u, -y * u
+    a[:, 1::2, 3], a[:, 1::2, 4], a[:, 1::2, 5] = x, y, 1.0
+    a[:, 1::2, 6], a[:, 1::2, 7] = -x * v, -y * v
+    b = np.zeros((k, 8))
+    b[:, 0::2], b[:, 1::2] = u, v
+    solved = np.abs(np.linalg.det(a)) > 1e-12
+    h = np.zeros((k, 8))
+    if solved.any():
+        h[solved] = np.linalg.solve(a[solved], b[solved][..., None])[..., 0]
+    homographies = np.concatenate([h, np.ones((k, 1))], axis=1).reshape(k, 3, 3)
+    homographies = np.diag([destination_scale, destination_scale, 1.0]) @ homographies \
+        @ np.diag([1.0 / source_scale, 1.0 / source_scale, 1.0])
+    return homographies, solved
+
+
+def _plausible_poses(homographies: np.ndarray, creative_size: tuple[int, int], photo_size: tuple[int, int],
+                     cfg: MatcherConfig) -> np.ndarray:
+    """`implausible`'s cheap checks on many homographies at once: the page's corners in front of the
+    camera, bounded perspective, a convex outline that is not mirrored, a size in range."""
+    width, height = creative_size
+    corners = np.array([[0, 0, 1], [width, 0, 1], [width, height, 1], [0, height, 1]], np.float64)
+    mapped = np.einsum("kij,cj->kci", homographies, corners)
+    w = mapped[..., 2]
+    ok = (w > 1e-9).all(axis=1)
+    ok &= w.max(axis=1) / np.maximum(w.min(axis=1), 1e-12) <= cfg.max_perspective
+    quad = mapped[..., :2] / np.maximum(w, 1e-12)[..., None]
+    edges = np.roll(quad, -1, axis=1) - quad
+    following = np.roll(edges, -1, axis=1)
+    ok &= (edges[..., 0] * following[..., 1] - edges[..., 1] * following[..., 0] > 0).all(axis=1)
+    area = 0.5 * np.abs((quad[..., 0] * np.roll(quad[..., 1], -1, axis=1)
+                         - np.roll(quad[..., 0], -1, axis=1) * quad[..., 1]).sum(axis=1))
+    photo_area = float(photo_size[0] * photo_size[1])
+    return ok & (area >= cfg.min_area_fraction * photo_area) & (area <= cfg.max_area_fraction * photo_area)

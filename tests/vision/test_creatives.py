@@ -20,6 +20,8 @@ from vision.creatives import (
     CreativeIndex,
     MatcherConfig,
     extract_features,
+    implausible,
+    plausible_ransac,
     rate_recognisability,
 )
 
@@ -256,6 +258,73 @@ def test_a_best_candidate_short_of_inliers_gets_a_second_look(index, creatives):
         index.config = replace(strict, guided_min_inliers=10**6)
         report = index.explain(photo)
         assert report.match is None and report.reason == "too few inliers"
+    finally:
+        index.config = original
+
+
+def pose_matches(seed: int, true_pairs: int, chance_pairs: int, pose: np.ndarray | None = None):
+    """Tentative matches creative px -> photo px: `true_pairs` that follow a photographed page's
+    homography (or `pose`), to within half a pixel, among `chance_pairs` that follow nothing."""
+    rng = np.random.default_rng(seed)
+    _, homography = photo_of(Image.new("RGB", PAGE), seed=seed, difficulty="hard")
+    homography = homography if pose is None else pose
+    source = rng.uniform((0, 0), PAGE, (true_pairs + chance_pairs, 2))
+    destination = adgen.project(homography, source) + rng.normal(0, 0.5, (len(source), 2))
+    destination[true_pairs:] = rng.uniform((0, 0), PHOTO, (chance_pairs, 2))
+    order = rng.permutation(len(source))
+    return source[order], destination[order], homography, order < true_pairs
+
+
+def test_the_plausible_pose_search_finds_a_page_among_three_times_as_many_chance_matches():
+    cfg = MatcherConfig()
+    for seed in range(5):
+        source, destination, homography, true = pose_matches(seed, 12, 36)
+        found, mask = plausible_ransac(source, destination, 6.0, PAGE, PHOTO, cfg)
+        assert found is not None and implausible(found, PAGE, PHOTO, cfg) is None
+        assert mask.ravel()[true].all() and mask.sum() <= 14
+        assert corner_error(found, homography, PAGE) < 3.0
+        again, _ = plausible_ransac(source, destination, 6.0, PAGE, PHOTO, cfg)
+        assert np.array_equal(found, again)  # seeded: the same matches, the same answer
+
+
+def test_the_plausible_pose_search_never_answers_a_pose_no_photo_of_a_page_shows():
+    """Matches that all follow a mirrored page (seen through the paper, or a chance arrangement) fit
+    one homography exactly: OpenCV's RANSAC takes it, the plausible search does not."""
+    cfg = MatcherConfig()
+    _, _, photographed, _ = pose_matches(0, 4, 0)
+    mirrored = photographed @ np.array([[-1.0, 0, PAGE[0]], [0, 1, 0], [0, 0, 1]])
+    source, destination, _, _ = pose_matches(1, 40, 0, pose=mirrored)
+    fitted, mask = cv2.findHomography(source, destination, cv2.RANSAC, 6.0)
+    assert mask.sum() == 40 and implausible(fitted, PAGE, PHOTO, cfg) == "mirrored"
+    found, mask = plausible_ransac(source, destination, 6.0, PAGE, PHOTO, cfg)
+    assert found is None or (implausible(found, PAGE, PHOTO, cfg) is None and mask.sum() < cfg.min_inliers)
+
+
+def test_a_degenerate_ransac_pose_is_retried_among_plausible_poses(index, creatives, monkeypatch):
+    """When MAGSAC's best model is one no photo of a page could show (here every MAGSAC answer
+    folds the page over the horizon), the first shortlisted candidates are fitted again among
+    plausible poses only, and the photographed creative is still recognised with its homography."""
+    import vision.creatives as module
+
+    find = cv2.findHomography
+
+    def magsac_folds_the_page(source, destination, method=0, *args, **kwargs):
+        homography, mask = find(source, destination, method, *args, **kwargs)
+        if method == cv2.USAC_MAGSAC and homography is not None:
+            homography = homography.copy()
+            homography[2] = [1.0 / PAGE[0], 0.0, -0.5]  # w changes sign across the page
+        return homography, mask
+
+    monkeypatch.setattr(module.cv2, "findHomography", magsac_folds_the_page)
+    photo, true_homography = photo_of(creatives["t0/c1"].image, seed=10)
+    report = index.explain(photo)
+    assert report.match is not None and report.match.creative_id == "t0/c1", report.reason
+    assert report.reason in ("accepted after a retry among plausible poses", "accepted on a second look")
+    assert corner_error(report.match.homography, true_homography, PAGE) < 0.015 * np.hypot(*PHOTO)
+    original = index.config
+    try:
+        index.config = replace(original, retry_candidates=0)
+        assert index.match(photo) is None
     finally:
         index.config = original
 
