@@ -588,22 +588,19 @@ class CreativeIndex:
             elif candidate.rejected in IMPLAUSIBLE_POSES:
                 implausible_fits.append((candidate, entry, pairs))
             candidates.append(candidate)
-        report = self._decide(candidates)
-        if report.match is None:
-            report = self._second_look(features, root, candidates, report)
-        if report.match is None and implausible_fits[:cfg.retry_candidates]:
+        report = self._conclude(features, root, candidates)
+        retry = implausible_fits[:cfg.retry_candidates]
+        if report.match is None and retry:
             # MAGSAC's best model can be a degenerate one that no photo of a page could show, while a
             # plausible pose explains a quarter of the matches: fit the first few again among plausible
             # poses only, then decide (and take a second look) as before
-            for candidate, entry, pairs in implausible_fits[:cfg.retry_candidates]:
+            for candidate, entry, pairs in retry:
                 verified = self._verify(features, entry, candidate, pairs, query_root=root, plausible_only=True)
                 if verified is not None:
                     self._score(features, entry, verified, candidate, voted_for == entry.slot)
                     if candidate.inliers < cfg.min_inliers:  # no second look from fewer: a search among
                         candidate.rejected = TOO_FEW_RETRY_INLIERS  # plausible poses fits chance matches too
-            report = self._decide(candidates, reason="accepted after a retry among plausible poses")
-            if report.match is None:
-                report = self._second_look(features, root, candidates, report)
+            report = self._conclude(features, root, candidates, "accepted after a retry among plausible poses")
         return report
 
     def near_duplicates(
@@ -868,6 +865,12 @@ class CreativeIndex:
             setattr(best, figure, getattr(guided, figure))
         return self._decide(candidates, reason="accepted on a second look")
 
+    def _conclude(self, query: CreativeFeatures, query_root: np.ndarray, candidates: list[Candidate],
+                  reason: str = "accepted") -> MatchReport:
+        """The decision on the verified candidates, with a second look when it found no match."""
+        report = self._decide(candidates, reason)
+        return report if report.match is not None else self._second_look(query, query_root, candidates, report)
+
     def _decide(self, candidates: list[Candidate], reason: str = "accepted") -> MatchReport:
         cfg = self.config
         ranked = sorted(candidates, key=lambda c: -c.score)
@@ -1108,31 +1111,19 @@ def _cell_coverage(cells: np.ndarray, indices: np.ndarray | None, *, hits: np.nd
     return float((hit & eligible).sum() / eligible.sum())
 
 
+# `implausible`'s checks that are cheap enough to run on thousands of homographies at once, in its order
+_OUTLINE_CHECKS = (NOT_FINITE, CROSSES_HORIZON, TOO_MUCH_PERSPECTIVE, NOT_CONVEX, MIRRORED, SIZE_OUT_OF_RANGE)
+
+
 def implausible(homography: np.ndarray, creative_size: tuple[int, int], photo_size: tuple[int, int],
                 cfg: MatcherConfig) -> str | None:
     """Why `homography` (creative px -> photo px) cannot be a photo of a flat page, or None."""
-    if not np.all(np.isfinite(homography)):
-        return NOT_FINITE
+    failed, quads, areas = _outline_problems(np.asarray(homography, np.float64)[None], creative_size,
+                                             photo_size, cfg)
+    if failed[0] < len(_OUTLINE_CHECKS):
+        return _OUTLINE_CHECKS[failed[0]]
+    quad, area = quads[0], float(areas[0])
     width, height = creative_size
-    corners = np.array([[0, 0, 1], [width, 0, 1], [width, height, 1], [0, height, 1]], np.float64)
-    mapped = corners @ homography.T
-    w = mapped[:, 2]
-    if np.any(w <= 1e-9) and np.any(w >= -1e-9):
-        return CROSSES_HORIZON
-    w = np.abs(w)
-    if w.max() / w.min() > cfg.max_perspective:
-        return TOO_MUCH_PERSPECTIVE
-    quad = mapped[:, :2] / mapped[:, 2:3]
-    edges = np.roll(quad, -1, axis=0) - quad
-    turns = edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1] - edges[:, 1] * np.roll(edges, -1, axis=0)[:, 0]
-    if not (np.all(turns > 0) or np.all(turns < 0)):
-        return NOT_CONVEX
-    if np.all(turns < 0):  # image coordinates (y down): the page's own corners turn positively
-        return MIRRORED
-    area = 0.5 * abs(float(np.sum(quad[:, 0] * np.roll(quad[:, 1], -1) - np.roll(quad[:, 0], -1) * quad[:, 1])))
-    photo_area = float(photo_size[0] * photo_size[1])
-    if not cfg.min_area_fraction * photo_area <= area <= cfg.max_area_fraction * photo_area:
-        return SIZE_OUT_OF_RANGE
     frame = np.array([[0, 0], [photo_size[0], 0], [photo_size[0], photo_size[1]], [0, photo_size[1]]], np.float32)
     in_frame, _ = cv2.intersectConvexConvex(quad.astype(np.float32), frame)
     if in_frame < cfg.min_in_frame * area:
@@ -1155,9 +1146,9 @@ def plausible_ransac(source: np.ndarray, destination: np.ndarray, threshold: flo
     MAGSAC ranks every model its samples give, and with a few true matches among many chance ones a
     degenerate model (the page crossing the horizon, folded, mirrored) can outrank the true pose.
     Here `cfg.retry_hypotheses` 4-pair samples are solved at once, the poses no photo of a page could
-    show are dropped (as `implausible` does: sign of w at the corners, perspective, convex and not
-    mirrored outline, size in the photo), the rest are scored by truncated squared reprojection error
-    (MSAC), and the best is refitted on its inliers while that keeps it plausible and gains inliers.
+    show are dropped (`implausible`'s outline checks, run on all of them at once), the rest are scored
+    by truncated squared reprojection error (MSAC), and the best is refitted on its inliers while that
+    keeps it plausible and gains inliers.
     Seeded: the same matches give the same answer."""
     n = len(source)
     if n < 4:
@@ -1167,21 +1158,25 @@ def plausible_ransac(source: np.ndarray, destination: np.ndarray, threshold: flo
     ordered = np.sort(draws, axis=1)
     samples = draws[(np.diff(ordered, axis=1) > 0).all(axis=1)][: cfg.retry_hypotheses]  # 4 different pairs
     homographies, solved = _four_point_homographies(source[samples], destination[samples])
-    homographies = homographies[solved & _plausible_poses(homographies, creative_size, photo_size, cfg)]
+    failed, _, _ = _outline_problems(homographies, creative_size, photo_size, cfg)
+    homographies = homographies[solved & (failed == len(_OUTLINE_CHECKS))]  # the rest: as `implausible` does
     if not len(homographies):
         return None, None
     projected = np.einsum("kij,nj->kni", homographies, np.c_[source, np.ones(n)])
     w = projected[..., 2:3]
     error = ((projected[..., :2] / np.where(np.abs(w) < 1e-12, 1e-12, w) - destination) ** 2).sum(axis=2)
+    def within(homography: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(_project(homography, source) - destination, axis=1) <= threshold
+
     best = homographies[np.argmin(np.minimum(error, threshold**2).sum(axis=1))]
-    inliers = np.linalg.norm(_project(best, source) - destination, axis=1) <= threshold
+    inliers = within(best)
     for _ in range(3):  # local optimisation: least squares on the inliers
         if inliers.sum() < 5:
             break
         refit, _ = cv2.findHomography(source[inliers], destination[inliers], 0)
         if refit is None or implausible(refit, creative_size, photo_size, cfg):
             break
-        more = np.linalg.norm(_project(refit, source) - destination, axis=1) <= threshold
+        more = within(refit)
         if more.sum() < inliers.sum():
             break
         best, inliers = refit, more
@@ -1213,21 +1208,32 @@ def _four_point_homographies(source: np.ndarray, destination: np.ndarray) -> tup
     return homographies, solved
 
 
-def _plausible_poses(homographies: np.ndarray, creative_size: tuple[int, int], photo_size: tuple[int, int],
-                     cfg: MatcherConfig) -> np.ndarray:
-    """`implausible`'s cheap checks on many homographies at once: the page's corners in front of the
-    camera, bounded perspective, a convex outline that is not mirrored, a size in range."""
+def _outline_problems(homographies: np.ndarray, creative_size: tuple[int, int], photo_size: tuple[int, int],
+                      cfg: MatcherConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For homographies [k, 3, 3]: the position in `_OUTLINE_CHECKS` of the first check each fails
+    (len(_OUTLINE_CHECKS) when it passes them all), and the creative's outline in the photo [k, 4, 2]
+    with its area [k]: finite, the page's corners on one side of the horizon, bounded perspective, a
+    convex outline that is not mirrored, a size in the photo in range."""
     width, height = creative_size
     corners = np.array([[0, 0, 1], [width, 0, 1], [width, height, 1], [0, height, 1]], np.float64)
-    mapped = np.einsum("kij,cj->kci", homographies, corners)
-    w = mapped[..., 2]
-    ok = (w > 1e-9).all(axis=1)
-    ok &= w.max(axis=1) / np.maximum(w.min(axis=1), 1e-12) <= cfg.max_perspective
-    quad = mapped[..., :2] / np.maximum(w, 1e-12)[..., None]
-    edges = np.roll(quad, -1, axis=1) - quad
-    following = np.roll(edges, -1, axis=1)
-    ok &= (edges[..., 0] * following[..., 1] - edges[..., 1] * following[..., 0] > 0).all(axis=1)
-    area = 0.5 * np.abs((quad[..., 0] * np.roll(quad[..., 1], -1, axis=1)
-                         - np.roll(quad[..., 0], -1, axis=1) * quad[..., 1]).sum(axis=1))
-    photo_area = float(photo_size[0] * photo_size[1])
-    return ok & (area >= cfg.min_area_fraction * photo_area) & (area <= cfg.max_area_fraction * photo_area)
+    with np.errstate(all="ignore"):  # a homography failing one check may divide by zero in the next
+        mapped = np.einsum("kij,cj->kci", homographies, corners)
+        w = mapped[..., 2]
+        size = np.abs(w)
+        quads = mapped[..., :2] / w[..., None]
+        edges = np.roll(quads, -1, axis=1) - quads
+        following = np.roll(edges, -1, axis=1)
+        turns = edges[..., 0] * following[..., 1] - edges[..., 1] * following[..., 0]
+        clockwise, counter = (turns > 0).all(axis=1), (turns < 0).all(axis=1)
+        areas = 0.5 * np.abs((quads[..., 0] * np.roll(quads[..., 1], -1, axis=1)
+                              - np.roll(quads[..., 0], -1, axis=1) * quads[..., 1]).sum(axis=1))
+        photo_area = float(photo_size[0] * photo_size[1])
+        failed = np.stack([
+            ~np.isfinite(homographies).all(axis=(1, 2)),
+            (w <= 1e-9).any(axis=1) & (w >= -1e-9).any(axis=1),
+            size.max(axis=1) / size.min(axis=1) > cfg.max_perspective,
+            ~(clockwise | counter),
+            counter,  # image coordinates (y down): the page's own corners turn positively
+            ~((areas >= cfg.min_area_fraction * photo_area) & (areas <= cfg.max_area_fraction * photo_area)),
+        ], axis=1)
+    return np.where(failed.any(axis=1), failed.argmax(axis=1), len(_OUTLINE_CHECKS)), quads, areas

@@ -138,7 +138,7 @@ def test_a_page_matching_the_template_far_better_than_the_creatives_own_content_
     for cid, f in features.items():
         unchecked.add(cid, f)
     refused = []
-    for n, cid in enumerate(sorted(creatives)):
+    for cid in sorted(creatives):
         for k in range(2):
             page = words_in_place(creatives[cid], templates[int(cid[1])], 50 + k)
             photo = photo_of(page, seed=300 + k, difficulty="easy")[0]
