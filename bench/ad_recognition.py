@@ -20,7 +20,8 @@ What it measures (figures, not pass/fail; see the README's "Ad recognition" sect
   at 300x400 pixels (features at most 400 each) fill the index up to that size; accuracy and false
   accepts are measured at that size too.
 
-Generated features, photos for the latency runs and the built large index are cached under
+Generated features (with each photo's grey image, losslessly, for the matcher's look in place), photos
+for the latency runs and the built large index are cached under
 ``bench/out/ad_recognition/`` (keyed by the sizes and a hash of vision/adgen.py and
 vision/creatives.py), so a second run only measures. Generation runs in ``--workers`` processes.
 
@@ -122,9 +123,10 @@ def _photos_of_creative(args):
     out = []
     for q in query_numbers:
         photo, homography = adgen.photograph(image, q, difficulty=difficulty)
-        out.append((q, extract_photo_features(photo).to_bytes(), homography, _apparent_scale(homography, image.size,
+        features = extract_photo_features(photo)
+        out.append((q, features.to_bytes(), homography, _apparent_scale(homography, image.size,
                     photo.size), adgen.visible_fraction(homography, image.size, photo.size),
-                    _jpeg(photo) if q in keep_jpeg else None))
+                    _jpeg(photo) if q in keep_jpeg else None, _png(features.grey)))
     return out
 
 
@@ -137,7 +139,8 @@ def _negative_photo(args):
         kind = "plain"
         page = adgen.make_plain_page(number // 2)
     photo, _ = adgen.photograph(page, 1_000_000 + number, difficulty=difficulty)
-    return number, kind, extract_photo_features(photo).to_bytes(), _jpeg(photo) if keep else None
+    features = extract_photo_features(photo)
+    return number, kind, features.to_bytes(), _jpeg(photo) if keep else None, _png(features.grey)
 
 
 def _make_filler(index: int):
@@ -156,6 +159,17 @@ def _jpeg(photo: Image.Image) -> bytes:
     buffer = io.BytesIO()
     photo.save(buffer, format="JPEG", quality=92)
     return buffer.getvalue()
+
+
+def _png(grey: np.ndarray) -> bytes:
+    """The photo's grey image as the matcher saw it, losslessly (its look in place reads it)."""
+    return cv2.imencode(".png", grey, [cv2.IMWRITE_PNG_COMPRESSION, 1])[1].tobytes()
+
+
+def _photo_features(data: bytes, png: bytes) -> CreativeFeatures:
+    features = CreativeFeatures.from_bytes(data)
+    features.grey = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+    return features
 
 
 def _run_pool(function, jobs, workers: int, desc: str):
@@ -334,12 +348,12 @@ def main() -> None:
     photo_rows = _cached(cache / f"queries-{args.creatives}-{args.queries}-{args.latency}.pkl", lambda: sorted(
         (row for rows in _run_pool(_photos_of_creative, photo_jobs, args.workers, "query photos") for row in rows),
         key=lambda row: row[0]))
-    queries = [{"truth": _creative_id(q % args.creatives, args.templates), "features": CreativeFeatures.from_bytes(f),
-                "homography": h, "scale": scale, "visible": visible} for q, f, h, scale, visible, _ in photo_rows]
+    queries = [{"truth": _creative_id(q % args.creatives, args.templates), "features": _photo_features(f, png),
+                "homography": h, "scale": scale, "visible": visible} for q, f, h, scale, visible, _, png in photo_rows]
     negative_rows = _cached(cache / f"negatives-{args.negatives}-{args.latency}.pkl", lambda: sorted(_run_pool(
         _negative_photo, [(n, args.templates, args.difficulty, n in latency_negatives) for n in range(args.negatives)],
         args.workers, "no-ad photos")))
-    negatives = [{"kind": kind, "features": CreativeFeatures.from_bytes(f)} for _, kind, f, _ in negative_rows]
+    negatives = [{"kind": kind, "features": _photo_features(f, png)} for _, kind, f, _, png in negative_rows]
     latency_photos = [row[5] for row in photo_rows if row[5] is not None] + [row[3] for row in negative_rows
                                                                              if row[3] is not None]
 
@@ -404,6 +418,7 @@ def main() -> None:
             return large, time.perf_counter() - begin
 
         large, build_large_s = _cached(cache / f"index-{args.creatives}-{args.filler}-{_index_key()}.pkl", build_large)
+        large.config = MatcherConfig()  # the matcher's thresholds of this code, not those pickled with the index
         print(f"\nindex of {len(large)} creatives ({sum(len(e.features) for e in large._entries.values())} features) "
               f"built in {build_large_s:.0f} s (cached after the first run)")
         result_large = evaluate(large, queries, negatives, creative_size, f"match ({len(large)})")

@@ -42,6 +42,13 @@ Method
    feature is looked for where the homography puts it in the photo (guided matching, with a ratio
    test against the creative's own other features). Enough distinctive matches, spread in two
    dimensions and held to the same own-versus-template check, accept it.
+   When they fall short, a look in place (`described_in_place`): the photo is rectified onto the
+   creative by the homography and SIFT descriptors are computed in the creative's own keypoint frames
+   (stored since features format 2), so details that the photo's SIFT pass did not detect again still
+   count where they belong. They must cover many grid cells, spread in two dimensions, span the page,
+   pass the own-versus-template check, and agree in clearly more places than the creatives the
+   creative shares its template with, described at the same pose (what agrees for those is layout:
+   picture-box edges, a headline's words in place).
 
 7. Pose retry: when nothing was accepted, the first `retry_candidates` shortlisted creatives whose
    MAGSAC homography was implausible are fitted again by `plausible_ransac`, a RANSAC that only
@@ -70,7 +77,7 @@ import numpy as np
 from PIL import Image
 
 FEATURES_FORMAT = "creative-features"
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2  # 2 adds each keypoint's SIFT frame (size, angle, octave); 1 is still read
 
 CREATIVE_MAX_SIDE = 1024  # the ad's artwork is reduced to this many pixels on its long side
 CREATIVE_MAX_FEATURES = 2000
@@ -145,6 +152,17 @@ class MatcherConfig:
     guided_min_extent: float = 0.15  # their minor-axis extent / the creative's short side: not a line of text
     guided_min_span: float = 0.55  # all guided matches' major-axis extent over the page, as `min_inlier_span`
     guided_min_inliers: int = 8  # a best candidate short of `min_inliers` still gets a second look from this many
+    # the look in place, when the guided matches fall short (it needs the photo's grey image and the
+    # creative's keypoint frames): the photo is rectified onto the creative by the pose and SIFT
+    # descriptors are computed at the creative's own keypoints (`described_in_place`)
+    in_place_max_distance: float = 0.55  # RootSIFT distance to the creative's descriptor there
+    in_place_ratio: float = 0.8  # ... and against the creative's best other feature (not the same spot)
+    in_place_min_octave: int = 0  # keypoints of finer octaves are left out (a blurred page has lost them;
+    # leaving them out spares the rectified image's upsampled octave: about 3 times faster)
+    in_place_min_cells: int = 10  # grid cells holding a distinctive feature described in place
+    in_place_min_extent: float = 0.3  # their minor-axis extent / the creative's short side
+    in_place_controls: int = 2  # creatives of its template looked at in place alike, as controls
+    in_place_control_factor: float = 3.0  # own cells >= this x the most cells of a control
     # the pose retry: when nothing was accepted, the first shortlisted candidates whose RANSAC
     # homography was implausible are fitted again by a RANSAC that only considers plausible page poses
     retry_candidates: int = 2
@@ -165,6 +183,14 @@ class CreativeFeatures:
     descriptors: np.ndarray  # uint8 [n, 128] SIFT
     image_size: tuple[int, int]  # width, height of the source image
     pixel_scale: float = 1.0  # source pixels per pixel of the image the features were found in
+    # each keypoint's SIFT frame, as OpenCV found it in the reduced image: diameter (px of that image),
+    # angle (degrees) and packed octave; None for features stored before format version 2
+    sizes: np.ndarray | None = None  # float32 [n]
+    angles: np.ndarray | None = None  # float32 [n]
+    octaves: np.ndarray | None = None  # int32 [n]
+    # a photo's grey image the features were found in (uint8 [h, w], not stored): lets the matcher
+    # describe a creative's keypoints where a pose puts them (`described_in_place`)
+    grey: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.keypoints)
@@ -175,8 +201,16 @@ class CreativeFeatures:
         keeps only the uint8 descriptors: a quarter of the memory)."""
         return rootsift(self.descriptors)
 
+    @property
+    def has_frames(self) -> bool:
+        return self.sizes is not None and self.angles is not None and self.octaves is not None
+
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
+        frames = {}
+        if self.has_frames:
+            frames = dict(sizes=self.sizes.astype(np.float32), angles=self.angles.astype(np.float32),
+                          octaves=self.octaves.astype(np.int32))
         np.savez_compressed(
             buffer,
             format=np.array(FEATURES_FORMAT),
@@ -185,12 +219,14 @@ class CreativeFeatures:
             descriptors=self.descriptors.astype(np.uint8),
             image_size=np.array(self.image_size, np.int32),
             pixel_scale=np.array(self.pixel_scale, np.float32),
+            **frames,
         )
         return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CreativeFeatures:
-        """Read `to_bytes` output; ValueError for anything else, or for another format version."""
+        """Read `to_bytes` output (versions 1 and 2; version 1 has no keypoint frames); ValueError for
+        anything else, or for a newer format version."""
         try:
             stored = np.load(io.BytesIO(data), allow_pickle=False)
         except (OSError, ValueError, zipfile.BadZipFile) as exc:
@@ -199,13 +235,17 @@ class CreativeFeatures:
             if "format" not in stored.files or str(stored["format"]) != FEATURES_FORMAT:
                 raise ValueError("not creative features")
             version = int(stored["version"])
-            if version != FEATURES_VERSION:
-                raise ValueError(f"creative features version {version}, this code reads {FEATURES_VERSION}")
+            if version not in (1, FEATURES_VERSION):
+                raise ValueError(f"creative features version {version}, this code reads 1 to {FEATURES_VERSION}")
+            frames = {"sizes", "angles", "octaves"} <= set(stored.files)
             return cls(
                 keypoints=stored["keypoints"],
                 descriptors=stored["descriptors"],
                 image_size=tuple(int(v) for v in stored["image_size"]),
                 pixel_scale=float(stored["pixel_scale"]),
+                sizes=stored["sizes"] if frames else None,
+                angles=stored["angles"] if frames else None,
+                octaves=stored["octaves"] if frames else None,
             )
 
 
@@ -249,6 +289,8 @@ class Candidate:
     rejected: str | None = None  # why it cannot be the answer, None when it verified
     guided_distinctive: int | None = None  # distinctive guided matches, when a second look was taken
     guided_extent: float = 0.0
+    in_place_cells: int | None = None  # grid cells with a distinctive feature described in place, when looked
+    in_place_control_cells: int | None = None  # ... the most of its template's controls had (when it got so far)
 
 
 @dataclass
@@ -260,10 +302,11 @@ class MatchReport:
 
 def extract_features(
     image: Image.Image, *, max_side: int = CREATIVE_MAX_SIDE, max_features: int = CREATIVE_MAX_FEATURES,
-    contrast: float = SIFT_CONTRAST,
+    contrast: float = SIFT_CONTRAST, keep_grey: bool = False,
 ) -> CreativeFeatures:
     """SIFT keypoints and descriptors of `image`, reduced to `max_side` pixels on its long side first;
-    `contrast` is SIFT's contrast threshold (the `max_features` strongest are kept either way)."""
+    `contrast` is SIFT's contrast threshold (the `max_features` strongest are kept either way).
+    `keep_grey`: keep the reduced grey image with the features (photos; see `described_in_place`)."""
     grey = np.asarray(image.convert("L"))
     height, width = grey.shape
     factor = min(1.0, max_side / max(width, height))
@@ -272,24 +315,31 @@ def extract_features(
                           interpolation=cv2.INTER_AREA)
     sift = cv2.SIFT_create(nfeatures=max_features, contrastThreshold=contrast)
     keypoints, descriptors = sift.detectAndCompute(grey, None)
+    kept = grey if keep_grey else None
     if descriptors is None or not keypoints:
         return CreativeFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8), (width, height),
-                                1.0 / factor)
+                                1.0 / factor, np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32),
+                                kept)
     points = np.array([kp.pt for kp in keypoints], np.float32) / factor
     return CreativeFeatures(
         keypoints=points,
         descriptors=np.clip(np.rint(descriptors), 0, 255).astype(np.uint8),
         image_size=(width, height),
         pixel_scale=1.0 / factor,
+        sizes=np.array([kp.size for kp in keypoints], np.float32),
+        angles=np.array([kp.angle for kp in keypoints], np.float32),
+        octaves=np.array([kp.octave for kp in keypoints], np.int32),
+        grey=kept,
     )
 
 
 def extract_photo_features(image: Image.Image) -> CreativeFeatures:
     """A phone photo's features, at half the artwork's contrast threshold: a blurred page filling a
     third of the frame offers few details at the artwork's threshold (about a hundred, where a
-    typical photo offers a thousand); a busy photo still keeps its `PHOTO_MAX_FEATURES` strongest."""
+    typical photo offers a thousand); a busy photo still keeps its `PHOTO_MAX_FEATURES` strongest.
+    The grey image is kept with them for the matcher's look in place."""
     return extract_features(image, max_side=PHOTO_MAX_SIDE, max_features=PHOTO_MAX_FEATURES,
-                            contrast=PHOTO_SIFT_CONTRAST)
+                            contrast=PHOTO_SIFT_CONTRAST, keep_grey=True)
 
 
 def rootsift(descriptors: np.ndarray) -> np.ndarray:
@@ -837,7 +887,8 @@ class CreativeIndex:
         their descriptors over the whole index. Each creative feature is looked for only where the
         homography puts it, and must be the creative's most similar feature to what is there. The
         distinctive matches found must be many and spread in two dimensions (a headline shared word
-        for word with another page lies along a line)."""
+        for word with another page lies along a line). When they are not, the look in place (see the
+        module's notes) may still accept."""
         cfg = self.config
         ranked = sorted(candidates, key=lambda c: -c.score)
         if not ranked or not (ranked[0].rejected in EVIDENCE_REJECTIONS or (
@@ -846,6 +897,8 @@ class CreativeIndex:
         best = ranked[0]
         if len(ranked) > 1 and best.score < cfg.margin * ranked[1].score:
             return report
+        if best.guided_distinctive is not None:  # looked at already (before the pose retry): nothing changed
+            return report
         entry = self._entries[best.creative_id]
         creative_index, homography = _guided_matches(query, query_root, entry.features, best.homography, cfg)
         guided = Candidate(best.creative_id, best.shortlist_score)
@@ -853,17 +906,54 @@ class CreativeIndex:
                       homography, query.image_size)
         best.guided_distinctive, best.guided_extent = guided.distinctive_inliers, guided.distinctive_extent
         # like the first pass's inliers, the guided matches must span the page, not one picture on it
-        span = _span(entry, creative_index)
-        if (guided.distinctive_inliers < cfg.guided_min_distinctive or guided.distinctive_cells < cfg.guided_min_cells
-                or guided.distinctive_extent < cfg.guided_min_extent or span < cfg.guided_min_span
-                or _own_content_missing(guided, cfg)):
+        if not (guided.distinctive_inliers < cfg.guided_min_distinctive or guided.distinctive_cells < cfg.guided_min_cells
+                or guided.distinctive_extent < cfg.guided_min_extent
+                or _span(entry, creative_index) < cfg.guided_min_span or _own_content_missing(guided, cfg)):
+            return self._accept_on_look(best, guided, homography, candidates, "accepted on a second look")
+        # the photo's SIFT pass did not find the page's details again (blurred, small): describe the
+        # creative's keypoints where the pose puts them, and ask for more of them, spread wider
+        described = described_in_place(query, entry.features, homography, cfg)
+        if described is None:
             return report
+        in_place = Candidate(best.creative_id, best.shortlist_score)
+        _set_evidence(in_place, entry, described, described[entry.share_count[described] == 0], homography,
+                      query.image_size)
+        best.in_place_cells = in_place.distinctive_cells
+        if (in_place.distinctive_cells < cfg.in_place_min_cells or in_place.distinctive_extent < cfg.in_place_min_extent
+                or _span(entry, described) < cfg.guided_min_span or _own_content_missing(in_place, cfg)):
+            return report
+        # the same look for the creatives it shares most content with (its template's, laid out alike):
+        # described in place at the same pose, only what the template does not teach agrees for them
+        # (the edges of its picture boxes, words of a headline in the same place); the creative's own
+        # content must agree in clearly more places than theirs
+        mates = self._template_mates(entry, cfg.in_place_controls)
+        if not mates:  # its template is not learnt: what is its own is not known well enough
+            return report
+        for mate in mates:
+            found = described_in_place(query, mate.features, homography, cfg)
+            cells = len(np.unique(mate.cells[found[mate.share_count[found] == 0]]))
+            best.in_place_control_cells = max(best.in_place_control_cells or 0, cells)
+        if in_place.distinctive_cells < cfg.in_place_control_factor * best.in_place_control_cells:
+            return report
+        return self._accept_on_look(best, in_place, homography, candidates, "accepted on a look in place")
+
+    def _template_mates(self, entry: _Entry, n: int) -> list[_Entry]:
+        """Up to `n` creatives of `entry`'s size that share the most of its features (its template), of
+        those with keypoint frames."""
+        shared = self._shared.get(entry.creative_id, {})
+        ranked = sorted((other for other in shared if len(shared[other]) and self._entries[other].features.has_frames
+                         and self._entries[other].features.image_size == entry.features.image_size),
+                        key=lambda other: (-len(shared[other]), self._entries[other].slot))
+        return [self._entries[other] for other in ranked[:n]]
+
+    def _accept_on_look(self, best: Candidate, evidence: Candidate, homography: np.ndarray,
+                        candidates: list[Candidate], reason: str) -> MatchReport:
         best.rejected = None
         best.homography = homography
         for figure in ("distinctive_inliers", "distinctive_cells", "distinctive_coverage", "template_coverage",
                        "distinctive_extent"):
-            setattr(best, figure, getattr(guided, figure))
-        return self._decide(candidates, reason="accepted on a second look")
+            setattr(best, figure, getattr(evidence, figure))
+        return self._decide(candidates, reason=reason)
 
     def _conclude(self, query: CreativeFeatures, query_root: np.ndarray, candidates: list[Candidate],
                   reason: str = "accepted") -> MatchReport:
@@ -967,6 +1057,49 @@ def _guided_matches(query: CreativeFeatures, query_root: np.ndarray, creative: C
         creative_index, query_index, distance = creative_index[keep], query_index[keep], distance[keep]
     chosen = _one_to_one(creative_index, query_index, distance)
     return creative_index[chosen], homography
+
+
+def described_in_place(query: CreativeFeatures, creative: CreativeFeatures, homography: np.ndarray,
+                       cfg: MatcherConfig) -> np.ndarray | None:
+    """Creative features found in the photo by describing them in place: the photo's grey image is
+    rectified onto the creative (at the resolution the creative's features were found at) by
+    `homography`, and a SIFT descriptor is computed in each creative keypoint's own frame (position,
+    size, angle, octave); a feature is found when that descriptor is similar to the creative's
+    (`in_place_max_distance`) and clearly more like it than like any other feature of the creative
+    (`in_place_ratio`: not a repeated motif or a common glyph). Nothing is detected: a blurred or
+    small page whose details the photo's SIFT pass did not find again still shows them where they
+    belong, where another page of the same template shows other content.
+    None when the photo's grey image or the creative's keypoint frames (features format 1) are missing."""
+    if query.grey is None or not creative.has_frames:
+        return None
+    octave = creative.octaves.astype(np.int64) & 255
+    octave = np.where(octave >= 128, octave - 256, octave)  # OpenCV packs a signed octave in the low byte
+    scale = creative.pixel_scale
+    size = (max(1, round(creative.image_size[0] / scale)), max(1, round(creative.image_size[1] / scale)))
+    # creative pixels as its features were found -> photo pixels as its features were found
+    to_photo = np.diag([1.0 / query.pixel_scale, 1.0 / query.pixel_scale, 1.0]) @ homography \
+        @ np.diag([scale, scale, 1.0])
+    points = creative.keypoints.astype(np.float64) / scale
+    grey_size = (query.grey.shape[1], query.grey.shape[0])
+    chosen = np.nonzero((octave >= cfg.in_place_min_octave) & _inside(_project(to_photo, points), grey_size))[0]
+    if not len(chosen):
+        return chosen
+    rectified = cv2.warpPerspective(query.grey, to_photo, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                    borderMode=cv2.BORDER_REPLICATE)
+    frames = [cv2.KeyPoint(float(points[i, 0]), float(points[i, 1]), float(creative.sizes[i]),
+                           float(creative.angles[i]), 0.0, int(creative.octaves[i])) for i in chosen]
+    found, descriptors = cv2.SIFT_create().compute(rectified, frames)
+    if descriptors is None or len(found) != len(chosen):  # OpenCV keeps the keypoints it is given; be sure
+        return np.zeros(0, np.int64)
+    root = rootsift(np.clip(np.rint(descriptors), 0, 255).astype(np.uint8))
+    creative_root = creative.rootsift
+    distance = np.sqrt(np.maximum(2.0 - 2.0 * np.einsum("ij,ij->i", root, creative_root[chosen]), 0.0))
+    close = distance < cfg.in_place_max_distance
+    chosen, root, distance = chosen[close], root[close], distance[close]
+    if not len(chosen):
+        return chosen
+    other = np.sqrt(np.maximum(2.0 - 2.0 * _best_elsewhere(root @ creative_root.T, chosen, creative), 0.0))
+    return chosen[distance < cfg.in_place_ratio * other]
 
 
 def _best_elsewhere(similarity: np.ndarray, creative_index: np.ndarray, creative: CreativeFeatures) -> np.ndarray:

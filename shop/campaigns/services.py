@@ -18,12 +18,10 @@ logger = logging.getLogger(__name__)
 NEAR_DUPLICATE_SIMILARITY = 0.6
 
 
-def ad_creative_prepare(*, creative: AdCreative) -> list[tuple[int, float]]:
-    """Extract the artwork's features once, rate its recognisability, and find near-duplicates
-    (creatives that scans could confuse with it). Call before saving a new or changed file."""
+def ad_creative_extract(*, creative: AdCreative) -> bytes:
+    """Read the artwork, extract its features and rate its recognisability (fields set, not saved).
+    Returns the file's bytes."""
     from vision.creatives import extract_features, rate_recognisability
-
-    from shop.campaigns.recognition import creative_index
 
     creative.image.open("rb")
     try:
@@ -47,6 +45,18 @@ def ad_creative_prepare(*, creative: AdCreative) -> list[tuple[int, float]]:
         "advice": list(rating.advice),
         "sha256": hashlib.sha256(data).hexdigest(),
     }
+    return data
+
+
+def ad_creative_prepare(*, creative: AdCreative) -> list[tuple[int, float]]:
+    """Extract the artwork's features once, rate its recognisability, and find near-duplicates
+    (creatives that scans could confuse with it). Call before saving a new or changed file."""
+    from vision.creatives import CreativeFeatures
+
+    from shop.campaigns.recognition import creative_index
+
+    ad_creative_extract(creative=creative)
+    features = CreativeFeatures.from_bytes(creative.features)
     exclude = [creative.pk] if creative.pk else []
     index = creative_index()
     duplicates = dict(index.near_duplicates(features, NEAR_DUPLICATE_SIMILARITY, exclude=exclude)) if len(index) else {}
@@ -57,6 +67,14 @@ def ad_creative_prepare(*, creative: AdCreative) -> list[tuple[int, float]]:
     duplicates = sorted(duplicates.items(), key=lambda item: -item[1])
     creative.duplicate_of = [[int(c), float(s)] for c, s in duplicates]
     return duplicates
+
+
+def ad_creative_features_refresh(*, creative: AdCreative) -> None:
+    """Extract a stored creative's features again from its artwork (features stored by an older format
+    lack what newer matching uses) and save them; workers reload it before their next scan."""
+    ad_creative_extract(creative=creative)
+    creative.save(update_fields=["features", "feature_count", "width", "height", "rating", "rating_details",
+                                 "updated_at"])
 
 
 def project_box(homography: np.ndarray, box: tuple[float, float, float, float], creative_size, photo_size):

@@ -1,6 +1,7 @@
 import io
 from datetime import date
 
+import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
@@ -146,3 +147,33 @@ def test_a_flat_featureless_creative_rates_lower_than_a_detailed_one(campaign_wi
     assert "recognisability" in response.content.decode()
     listing = marketer.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
     assert "★" in listing and "autumn-0" in listing
+
+
+def test_refresh_creative_features_upgrades_features_stored_by_the_first_format(campaign_with_creatives):
+    """Creatives whose features were stored before keypoint frames were (format 1) are matched without
+    the look in place; the command extracts theirs again from the artwork, and leaves the others be."""
+    from django.core.management import call_command
+    from vision.creatives import CreativeFeatures
+
+    from shop.campaigns.selectors import creatives_with_outdated_features
+
+    _, _, creatives = campaign_with_creatives
+    old, kept = creatives[0][0], creatives[1][0]
+    stored = CreativeFeatures.from_bytes(bytes(old.features))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, format=np.array("creative-features"), version=np.array(1, np.int32),
+                        keypoints=stored.keypoints, descriptors=stored.descriptors,
+                        image_size=np.array(stored.image_size, np.int32),
+                        pixel_scale=np.array(stored.pixel_scale, np.float32))
+    AdCreative.objects.filter(pk=old.pk).update(features=buffer.getvalue())
+    assert not CreativeFeatures.from_bytes(bytes(AdCreative.objects.get(pk=old.pk).features)).has_frames
+    assert creatives_with_outdated_features() == [old.pk]
+    kept_updated = AdCreative.objects.get(pk=kept.pk).updated_at
+    out = io.StringIO()
+    call_command("refresh_creative_features", stdout=out, verbosity=0)
+    assert "1 creatives' features extracted again, 0 failed" in out.getvalue()
+    refreshed = CreativeFeatures.from_bytes(bytes(AdCreative.objects.get(pk=old.pk).features))
+    assert refreshed.has_frames and len(refreshed) == len(stored)
+    np.testing.assert_array_equal(refreshed.descriptors, stored.descriptors)
+    assert creatives_with_outdated_features() == []
+    assert AdCreative.objects.get(pk=kept.pk).updated_at == kept_updated
