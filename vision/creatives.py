@@ -163,6 +163,8 @@ class MatcherConfig:
     in_place_min_extent: float = 0.3  # their minor-axis extent / the creative's short side
     in_place_controls: int = 2  # creatives of its template looked at in place alike, as controls
     in_place_control_factor: float = 3.0  # own cells >= this x the most cells of a control
+    in_place_min_inliers: int = 5  # a best candidate whose pose has fewer inliers than `guided_min_inliers`
+    # (or than `min_inliers`, found on the pose retry) gets the look in place from this many
     # the pose retry: when nothing was accepted, the first shortlisted candidates whose RANSAC
     # homography was implausible are fitted again by a RANSAC that only considers plausible page poses
     retry_candidates: int = 2
@@ -891,15 +893,22 @@ class CreativeIndex:
         module's notes) may still accept."""
         cfg = self.config
         ranked = sorted(candidates, key=lambda c: -c.score)
-        if not ranked or not (ranked[0].rejected in EVIDENCE_REJECTIONS or (
-                ranked[0].rejected == TOO_FEW_INLIERS and ranked[0].inliers >= cfg.guided_min_inliers)):
+        if not ranked:
             return report
         best = ranked[0]
-        if len(ranked) > 1 and best.score < cfg.margin * ranked[1].score:
+        held = best.rejected in EVIDENCE_REJECTIONS or (best.rejected == TOO_FEW_INLIERS
+                                                        and best.inliers >= cfg.guided_min_inliers)
+        # a pose from fewer inliers gets the look in place only: chance poses among plausible ones
+        # explain that many matches too, and only the look in place asks the creative's own content to
+        # agree in many more places than its template's other creatives' at that pose
+        few = best.rejected in (TOO_FEW_INLIERS, TOO_FEW_RETRY_INLIERS) and best.inliers >= cfg.in_place_min_inliers
+        if not (held or few) or (len(ranked) > 1 and best.score < cfg.margin * ranked[1].score):
             return report
-        if best.guided_distinctive is not None:  # looked at already (before the pose retry): nothing changed
-            return report
+        if best.guided_distinctive is not None or best.in_place_cells is not None:  # looked at already (before
+            return report  # the pose retry): nothing changed
         entry = self._entries[best.creative_id]
+        if not held:
+            return self._look_in_place(query, best, entry, best.homography, candidates, report)
         creative_index, homography = _guided_matches(query, query_root, entry.features, best.homography, cfg)
         guided = Candidate(best.creative_id, best.shortlist_score)
         _set_evidence(guided, entry, creative_index, creative_index[entry.share_count[creative_index] == 0],
@@ -910,8 +919,13 @@ class CreativeIndex:
                 or guided.distinctive_extent < cfg.guided_min_extent
                 or _span(entry, creative_index) < cfg.guided_min_span or _own_content_missing(guided, cfg)):
             return self._accept_on_look(best, guided, homography, candidates, "accepted on a second look")
-        # the photo's SIFT pass did not find the page's details again (blurred, small): describe the
-        # creative's keypoints where the pose puts them, and ask for more of them, spread wider
+        return self._look_in_place(query, best, entry, homography, candidates, report)
+
+    def _look_in_place(self, query: CreativeFeatures, best: Candidate, entry: _Entry, homography: np.ndarray,
+                       candidates: list[Candidate], report: MatchReport) -> MatchReport:
+        """The photo's SIFT pass did not find the page's details again (blurred, small): describe the
+        creative's keypoints where the pose puts them, and ask for more of them, spread wider."""
+        cfg = self.config
         described = described_in_place(query, entry.features, homography, cfg)
         if described is None:
             return report

@@ -277,6 +277,31 @@ def test_the_look_in_place_recognises_pages_whose_details_the_photos_sift_pass_l
     assert first_format.match(photo_of(creatives[cid].image, seed=seed, difficulty="hard")[0]) is None
 
 
+def test_a_pose_from_few_inliers_is_judged_by_the_look_in_place_alone(index, templates, creatives):
+    """With every pose short of the inliers the first pass and the second look ask for, the look in
+    place is the only judge: it recognises photos of creatives from their pose, and refuses pages that
+    share the template, or the template and a creative's headline words and price in place."""
+    few = replace(index.config, min_inliers=10**6, guided_min_inliers=10**6)
+    original, index.config = index.config, few
+    try:
+        for n, cid in enumerate(["t0/c1", "t0/c4", "t1/c0", "t1/c5"]):
+            report = index.explain(photo_of(creatives[cid].image, seed=700 + n)[0])
+            assert report.match is not None and report.match.creative_id == cid, report.reason
+            assert report.reason == "accepted on a look in place"
+        looked = 0
+        for seed in range(6):
+            template = templates[seed % 2]
+            pages = [adgen.make_unregistered_page(template, seed, detail="rich"),
+                     words_in_place(creatives[creative_id(seed % 2, seed)], template, 50 + seed)]
+            for page in pages:
+                report = index.explain(photo_of(page, seed=800 + seed)[0])
+                assert report.match is None, report.reason
+                looked += any(c.in_place_cells is not None for c in report.candidates)
+        assert looked >= 3
+    finally:
+        index.config = original
+
+
 def test_the_look_in_place_refuses_pages_that_share_words_with_a_creative(index, templates, creatives):
     """Pages of a creative's template that share its headline's first words and lowest price in place
     (the known limitation above): the pose of the template and those words gives the creative a margin
