@@ -12,7 +12,7 @@ from shop.campaigns.formatters import roi_chart_data, roi_json
 from shop.campaigns.reports import CampaignRoiReport, TrendReport
 
 from shop.campaigns.models import AdCreative, AdCreativeProduct, Campaign, ScanAttribution, SpendEntry
-from shop.campaigns.services import ad_creative_prepare
+from shop.campaigns.services import ad_creative_features_refresh, ad_creative_prepare
 from shop.core.forms import clean_picture_upload
 
 
@@ -80,8 +80,10 @@ class AdCreativeAdmin(admin.ModelAdmin):
     list_filter = ("status", "rating", "campaign")
     search_fields = ("name", "campaign__name", "campaign__code")
     inlines = (AdCreativeProductInline,)
-    fields = ("campaign", "name", "image", "status", "metadata", "thumbnail", "rating_stars", "advice", "duplicates")
-    readonly_fields = ("thumbnail", "rating_stars", "advice", "duplicates")
+    fields = ("campaign", "name", "image", "status", "metadata", "thumbnail", "rating_stars", "advice", "duplicates",
+              "features_format")
+    readonly_fields = ("thumbnail", "rating_stars", "advice", "duplicates", "features_format")
+    actions = ("extract_features_again",)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("campaign").annotate(scan_count=Count("scan_attributions"))
@@ -108,6 +110,36 @@ class AdCreativeAdmin(admin.ModelAdmin):
         if not obj.duplicate_of:
             return "—"
         return format_html('<span style="color:#c62828">{}</span>', ", ".join(f"#{c} ({s:.0%})" for c, s in obj.duplicate_of))
+
+    @admin.display(description="features")
+    def features_format(self, obj):
+        from vision.creatives import CreativeFeatures
+
+        if not obj.features:
+            return "—"
+        try:
+            features = CreativeFeatures.from_bytes(bytes(obj.features))
+        except ValueError as exc:
+            return format_html('<span style="color:#c62828">unreadable ({}): extract them again</span>', exc)
+        if not features.has_frames:
+            return format_html(
+                '<span style="color:#c62828">{} features of an older format, without keypoint frames: scans '
+                "match them without the look in place. Use the action “Extract features again”.</span>",
+                len(features))
+        return f"{len(features)} features with keypoint frames"
+
+    @admin.action(description="Extract features again from the artwork")
+    def extract_features_again(self, request, queryset):
+        done, failed = 0, []
+        for creative in queryset.exclude(image=""):
+            try:
+                ad_creative_features_refresh(creative=creative)
+                done += 1
+            except (OSError, ValueError) as exc:
+                failed.append(f"{creative.name} ({exc})")
+        self.message_user(request, f"Features extracted again for {done} creatives.", messages.SUCCESS)
+        if failed:
+            self.message_user(request, "Not extracted: " + "; ".join(failed), messages.ERROR)
 
     def save_model(self, request, obj, form, change):
         _prepare_and_warn(request, obj, form, self)

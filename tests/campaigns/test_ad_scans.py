@@ -149,6 +149,35 @@ def test_a_flat_featureless_creative_rates_lower_than_a_detailed_one(campaign_wi
     assert "★" in listing and "autumn-0" in listing
 
 
+def first_format(data: bytes) -> bytes:
+    """Features as the first format stored them: no keypoint frames."""
+    from vision.creatives import CreativeFeatures
+
+    stored = CreativeFeatures.from_bytes(bytes(data))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, format=np.array("creative-features"), version=np.array(1, np.int32),
+                        keypoints=stored.keypoints, descriptors=stored.descriptors,
+                        image_size=np.array(stored.image_size, np.int32),
+                        pixel_scale=np.array(stored.pixel_scale, np.float32))
+    return buffer.getvalue()
+
+
+def test_admin_shows_outdated_features_and_extracts_them_again(campaign_with_creatives, marketer):
+    from vision.creatives import CreativeFeatures
+
+    _, _, creatives = campaign_with_creatives
+    old = creatives[0][0]
+    AdCreative.objects.filter(pk=old.pk).update(features=first_format(old.features))
+    page = marketer.get(f"/admin/campaigns/adcreative/{old.pk}/change/").content.decode()
+    assert "older format, without keypoint frames" in page
+    response = marketer.post("/admin/campaigns/adcreative/", {
+        "action": "extract_features_again", "_selected_action": [old.pk]}, follow=True)
+    assert "Features extracted again for 1 creatives." in response.content.decode()
+    assert CreativeFeatures.from_bytes(bytes(AdCreative.objects.get(pk=old.pk).features)).has_frames
+    page = marketer.get(f"/admin/campaigns/adcreative/{old.pk}/change/").content.decode()
+    assert "features with keypoint frames" in page and "older format" not in page
+
+
 def test_refresh_creative_features_upgrades_features_stored_by_the_first_format(campaign_with_creatives):
     """Creatives whose features were stored before keypoint frames were (format 1) are matched without
     the look in place; the command extracts theirs again from the artwork, and leaves the others be."""
@@ -160,12 +189,7 @@ def test_refresh_creative_features_upgrades_features_stored_by_the_first_format(
     _, _, creatives = campaign_with_creatives
     old, kept = creatives[0][0], creatives[1][0]
     stored = CreativeFeatures.from_bytes(bytes(old.features))
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, format=np.array("creative-features"), version=np.array(1, np.int32),
-                        keypoints=stored.keypoints, descriptors=stored.descriptors,
-                        image_size=np.array(stored.image_size, np.int32),
-                        pixel_scale=np.array(stored.pixel_scale, np.float32))
-    AdCreative.objects.filter(pk=old.pk).update(features=buffer.getvalue())
+    AdCreative.objects.filter(pk=old.pk).update(features=first_format(old.features))
     assert not CreativeFeatures.from_bytes(bytes(AdCreative.objects.get(pk=old.pk).features)).has_frames
     assert creatives_with_outdated_features() == [old.pk]
     kept_updated = AdCreative.objects.get(pk=kept.pk).updated_at
