@@ -102,6 +102,8 @@ OWN_CONTENT_MISSING = "the template matched, the creative's own content much les
 EVIDENCE_REJECTIONS = frozenset({TOO_FEW_DISTINCTIVE, TOO_FEW_PLACES, TOO_LITTLE_COVERAGE, ALONG_A_LINE,
                                  OWN_CONTENT_MISSING})
 ONE_PICTURE = "inliers span too little of the page"
+ACCEPTED_IN_PLACE = "accepted on a look in place"
+NOT_CONFIRMED_IN_PLACE = "described in place, the creative's own content agrees only along a line or in one spot"
 TOO_FEW_INLIERS = "too few inliers"  # a second look too, from `guided_min_inliers` on
 TOO_FEW_RETRY_INLIERS = "too few inliers for a pose found on the retry"  # no second look
 # why a homography cannot be a photo of a flat page (`implausible`)
@@ -163,6 +165,9 @@ class MatcherConfig:
     in_place_min_extent: float = 0.3  # their minor-axis extent / the creative's short side
     in_place_controls: int = 2  # creatives of its template looked at in place alike, as controls
     in_place_control_factor: float = 3.0  # own cells >= this x the most cells of a control
+    in_place_confirm_cells: int = 8  # an answer with distinctive evidence in this many grid cells or fewer
+    in_place_confirm_extent: float = 0.2  # ... needs its own content found in place over this much of the
+    # creative's short side across its main direction (`_confirmed_in_place`)
     in_place_min_inliers: int = 5  # a best candidate whose pose has fewer inliers than `guided_min_inliers`
     # (or than `min_inliers`, found on the pose retry) gets the look in place from this many
     # the pose retry: when nothing was accepted, the first shortlisted candidates whose RANSAC
@@ -293,6 +298,7 @@ class Candidate:
     guided_extent: float = 0.0
     in_place_cells: int | None = None  # grid cells with a distinctive feature described in place, when looked
     in_place_control_cells: int | None = None  # ... the most of its template's controls had (when it got so far)
+    in_place_extent: float | None = None  # minor-axis extent of its own content found in place, when confirmed
 
 
 @dataclass
@@ -949,7 +955,7 @@ class CreativeIndex:
             best.in_place_control_cells = max(best.in_place_control_cells or 0, cells)
         if in_place.distinctive_cells < cfg.in_place_control_factor * best.in_place_control_cells:
             return report
-        return self._accept_on_look(best, in_place, homography, candidates, "accepted on a look in place")
+        return self._accept_on_look(best, in_place, homography, candidates, ACCEPTED_IN_PLACE)
 
     def _template_mates(self, entry: _Entry, n: int) -> list[_Entry]:
         """Up to `n` creatives of `entry`'s size that share the most of its features (its template), of
@@ -971,9 +977,36 @@ class CreativeIndex:
 
     def _conclude(self, query: CreativeFeatures, query_root: np.ndarray, candidates: list[Candidate],
                   reason: str = "accepted") -> MatchReport:
-        """The decision on the verified candidates, with a second look when it found no match."""
+        """The decision on the verified candidates, with a second look when it found no match; an
+        answer on thin evidence is then confirmed in place."""
         report = self._decide(candidates, reason)
-        return report if report.match is not None else self._second_look(query, query_root, candidates, report)
+        if report.match is None:
+            report = self._second_look(query, query_root, candidates, report)
+        if report.match is None or report.reason == ACCEPTED_IN_PLACE:
+            return report
+        return self._confirmed_in_place(query, candidates, report)
+
+    def _confirmed_in_place(self, query: CreativeFeatures, candidates: list[Candidate],
+                            report: MatchReport) -> MatchReport:
+        """An answer whose distinctive evidence lies in few grid cells (`in_place_confirm_cells`) must
+        show the creative's own content spread across the page when described in place at its pose
+        (`in_place_confirm_extent`): pages of its template with a few of its details in the same
+        place (a word, a price, a picture's edge) pass the first pass and the second look at times,
+        and in place their agreement stays in those few places."""
+        cfg = self.config
+        best = next(c for c in candidates if c.creative_id == report.match.creative_id)
+        if best.distinctive_cells > cfg.in_place_confirm_cells:
+            return report
+        entry = self._entries[best.creative_id]
+        described = described_in_place(query, entry.features, report.match.homography, cfg)
+        if described is None:  # no grey image or no keypoint frames: the answer stands as before
+            return report
+        minor, _ = _extents(entry.features.keypoints[described[entry.share_count[described] == 0]])
+        best.in_place_extent = minor / min(entry.features.image_size)
+        if best.in_place_extent >= cfg.in_place_confirm_extent:
+            return report
+        best.rejected = NOT_CONFIRMED_IN_PLACE
+        return MatchReport(None, candidates, NOT_CONFIRMED_IN_PLACE)
 
     def _decide(self, candidates: list[Candidate], reason: str = "accepted") -> MatchReport:
         cfg = self.config

@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 
 from vision import adgen
 from vision.creatives import (
+    NOT_CONFIRMED_IN_PLACE,
     OWN_CONTENT_MISSING,
     CreativeFeatures,
     CreativeIndex,
@@ -298,6 +299,30 @@ def test_a_pose_from_few_inliers_is_judged_by_the_look_in_place_alone(index, tem
                 assert report.match is None, report.reason
                 looked += any(c.in_place_cells is not None for c in report.candidates)
         assert looked >= 3
+    finally:
+        index.config = original
+
+
+def test_an_answer_on_thin_evidence_is_confirmed_in_place(index, templates, creatives):
+    """Pages sharing a creative's headline words and price in place: some pass the first pass or the
+    second look on a few cells of evidence; described in place, the creative's own content agrees only
+    along the line of words, and the answer is withdrawn. Without the confirmation they are accepted."""
+    unconfirmed = replace(index.config, in_place_confirm_cells=-1)
+    withdrawn = []
+    for cid in sorted(creatives):
+        for k in range(2):
+            page = words_in_place(creatives[cid], templates[int(cid[1])], 50 + k)
+            for difficulty in ("easy", "normal"):
+                photo = photo_of(page, seed=300 + k, difficulty=difficulty)[0]
+                report = index.explain(photo)
+                if report.reason == NOT_CONFIRMED_IN_PLACE:
+                    best = next(c for c in report.candidates if c.rejected == NOT_CONFIRMED_IN_PLACE)
+                    assert best.in_place_extent < index.config.in_place_confirm_extent
+                    withdrawn.append(photo)
+    assert withdrawn
+    original, index.config = index.config, unconfirmed
+    try:
+        assert all(index.match(photo) is not None for photo in withdrawn)
     finally:
         index.config = original
 
