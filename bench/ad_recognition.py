@@ -29,6 +29,7 @@ Usage::
 
     .venv/bin/python bench/ad_recognition.py            # 200 creatives, 1000 + 500 photos, 10,000 in the index
     .venv/bin/python bench/ad_recognition.py --small    # 40 creatives, 200 + 100 photos, 1,000 in the index
+    .venv/bin/python bench/ad_recognition.py --photo-set 2 --filler 0   # photos never used for tuning
 """
 
 from __future__ import annotations
@@ -314,6 +315,8 @@ def main() -> None:
     parser.add_argument("--difficulty", default="hard", choices=adgen.DIFFICULTIES)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--small", action="store_true", help="40 creatives, 200 + 100 photos, 1,000 in the index")
+    parser.add_argument("--photo-set", type=int, default=0,
+                        help="0: the photos the matcher was tuned on; 1, 2, ...: as many others, never used for tuning")
     args = parser.parse_args()
     if args.small:
         args.creatives, args.templates, args.queries, args.negatives = 40, 4, 200, 100
@@ -337,22 +340,24 @@ def main() -> None:
     print("ratings (stars: creatives): " + ", ".join(f"{s}: {n}" for s, n in sorted(Counter(stars.values()).items()))
           + "; detail levels: " + ", ".join(f"{d}: {n}" for d, n in sorted(Counter(details.values()).items())))
 
-    # photos
-    latency_positives = set(range(min(args.latency, args.queries)))
-    latency_negatives = set(range(min(args.latency // 2, args.negatives)))
+    # photos: set K holds query photos K x queries ... and no-ad photos K x negatives ...
+    first_query, first_negative = args.photo_set * args.queries, args.photo_set * args.negatives
+    suffix = f"-set{args.photo_set}" if args.photo_set else ""
+    latency_positives = set(range(first_query, first_query + min(args.latency, args.queries)))
+    latency_negatives = set(range(first_negative, first_negative + min(args.latency // 2, args.negatives)))
     per_creative = defaultdict(list)
-    for q in range(args.queries):
+    for q in range(first_query, first_query + args.queries):
         per_creative[q % args.creatives].append(q)
     photo_jobs = [(i, args.templates, numbers, args.difficulty, latency_positives)
                   for i, numbers in per_creative.items()]
-    photo_rows = _cached(cache / f"queries-{args.creatives}-{args.queries}-{args.latency}.pkl", lambda: sorted(
+    photo_rows = _cached(cache / f"queries-{args.creatives}-{args.queries}-{args.latency}{suffix}.pkl", lambda: sorted(
         (row for rows in _run_pool(_photos_of_creative, photo_jobs, args.workers, "query photos") for row in rows),
         key=lambda row: row[0]))
     queries = [{"truth": _creative_id(q % args.creatives, args.templates), "features": _photo_features(f, png),
                 "homography": h, "scale": scale, "visible": visible} for q, f, h, scale, visible, _, png in photo_rows]
-    negative_rows = _cached(cache / f"negatives-{args.negatives}-{args.latency}.pkl", lambda: sorted(_run_pool(
-        _negative_photo, [(n, args.templates, args.difficulty, n in latency_negatives) for n in range(args.negatives)],
-        args.workers, "no-ad photos")))
+    negative_rows = _cached(cache / f"negatives-{args.negatives}-{args.latency}{suffix}.pkl", lambda: sorted(_run_pool(
+        _negative_photo, [(n, args.templates, args.difficulty, n in latency_negatives)
+                          for n in range(first_negative, first_negative + args.negatives)], args.workers, "no-ad photos")))
     negatives = [{"kind": kind, "features": _photo_features(f, png)} for _, kind, f, _, png in negative_rows]
     latency_photos = [row[5] for row in photo_rows if row[5] is not None] + [row[3] for row in negative_rows
                                                                              if row[3] is not None]
@@ -436,6 +441,8 @@ def main() -> None:
     figures["elapsed_s"] = elapsed
     OUT.mkdir(parents=True, exist_ok=True)
     name = "ad_recognition-small.json" if args.small else f"ad_recognition-{args.creatives}-{args.filler}.json"
+    if args.photo_set:
+        name = name.replace(".json", f"-set{args.photo_set}.json")
     (OUT / name).write_text(json.dumps(figures, indent=2, default=str))
 
 
