@@ -48,7 +48,9 @@ Method
    count where they belong. They must cover many grid cells, spread in two dimensions, span the page,
    pass the own-versus-template check, and agree in clearly more places than the creatives the
    creative shares its template with, described at the same pose (what agrees for those is layout:
-   picture-box edges, a headline's words in place).
+   picture-box edges, a headline's words in place). An answer accepted on distinctive evidence in few
+   grid cells is confirmed the same way: its own content, described in place, must spread across the
+   page (`_confirmed_in_place`), not lie along one line of words or in one spot.
 
 7. Pose retry: when nothing was accepted, the first `retry_candidates` shortlisted creatives whose
    MAGSAC homography was implausible are fitted again by `plausible_ransac`, a RANSAC that only
