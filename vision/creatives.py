@@ -919,7 +919,7 @@ class CreativeIndex:
             return self._look_in_place(query, best, entry, best.homography, candidates, report)
         creative_index, homography = _guided_matches(query, query_root, entry.features, best.homography, cfg)
         guided = Candidate(best.creative_id, best.shortlist_score)
-        _set_evidence(guided, entry, creative_index, creative_index[entry.share_count[creative_index] == 0],
+        _set_evidence(guided, entry, creative_index, _own(entry, creative_index),
                       homography, query.image_size)
         best.guided_distinctive, best.guided_extent = guided.distinctive_inliers, guided.distinctive_extent
         # like the first pass's inliers, the guided matches must span the page, not one picture on it
@@ -938,7 +938,7 @@ class CreativeIndex:
         if described is None:
             return report
         in_place = Candidate(best.creative_id, best.shortlist_score)
-        _set_evidence(in_place, entry, described, described[entry.share_count[described] == 0], homography,
+        _set_evidence(in_place, entry, described, _own(entry, described), homography,
                       query.image_size)
         best.in_place_cells = in_place.distinctive_cells
         if (in_place.distinctive_cells < cfg.in_place_min_cells or in_place.distinctive_extent < cfg.in_place_min_extent
@@ -953,7 +953,7 @@ class CreativeIndex:
             return report
         for mate in mates:
             found = described_in_place(query, mate.features, homography, cfg)
-            cells = len(np.unique(mate.cells[found[mate.share_count[found] == 0]]))
+            cells = len(np.unique(mate.cells[_own(mate, found)]))
             best.in_place_control_cells = max(best.in_place_control_cells or 0, cells)
         if in_place.distinctive_cells < cfg.in_place_control_factor * best.in_place_control_cells:
             return report
@@ -1003,7 +1003,7 @@ class CreativeIndex:
         described = described_in_place(query, entry.features, report.match.homography, cfg)
         if described is None:  # no grey image or no keypoint frames: the answer stands as before
             return report
-        minor, _ = _extents(entry.features.keypoints[described[entry.share_count[described] == 0]])
+        minor, _ = _extents(entry.features.keypoints[_own(entry, described)])
         best.in_place_extent = minor / min(entry.features.image_size)
         if best.in_place_extent >= cfg.in_place_confirm_extent:
             return report
@@ -1254,6 +1254,11 @@ def _extents(points: np.ndarray) -> tuple[float, float]:
 def _span(entry: _Entry, indices: np.ndarray) -> float:
     """Major-axis extent of the entry's features `indices`, in page widths/heights: whole page or one picture."""
     return _extents(entry.features.keypoints[indices] / np.array(entry.features.image_size, np.float32))[1]
+
+
+def _own(entry: _Entry, indices: np.ndarray) -> np.ndarray:
+    """Those of the entry's features `indices` that no other creative shares (its own content)."""
+    return indices[entry.share_count[indices] == 0]
 
 
 def _set_evidence(candidate: Candidate, entry: _Entry, matched: np.ndarray, distinctive: np.ndarray,

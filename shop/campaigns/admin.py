@@ -12,7 +12,7 @@ from shop.campaigns.formatters import roi_chart_data, roi_json
 from shop.campaigns.reports import CampaignRoiReport, TrendReport
 
 from shop.campaigns.models import AdCreative, AdCreativeProduct, Campaign, ScanAttribution, SpendEntry
-from shop.campaigns.services import ad_creative_features_refresh, ad_creative_prepare
+from shop.campaigns.services import ad_creative_prepare, ad_creatives_features_refresh
 from shop.core.forms import clean_picture_upload
 
 
@@ -130,13 +130,7 @@ class AdCreativeAdmin(admin.ModelAdmin):
 
     @admin.action(description="Extract features again from the artwork")
     def extract_features_again(self, request, queryset):
-        done, failed = 0, []
-        for creative in queryset.exclude(image=""):
-            try:
-                ad_creative_features_refresh(creative=creative)
-                done += 1
-            except (OSError, ValueError) as exc:
-                failed.append(f"{creative.name} ({exc})")
+        done, failed = ad_creatives_features_refresh(creatives=queryset)
         self.message_user(request, f"Features extracted again for {done} creatives.", messages.SUCCESS)
         if failed:
             self.message_user(request, "Not extracted: " + "; ".join(failed), messages.ERROR)

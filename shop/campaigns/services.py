@@ -18,9 +18,9 @@ logger = logging.getLogger(__name__)
 NEAR_DUPLICATE_SIMILARITY = 0.6
 
 
-def ad_creative_extract(*, creative: AdCreative) -> bytes:
+def ad_creative_extract(*, creative: AdCreative):
     """Read the artwork, extract its features and rate its recognisability (fields set, not saved).
-    Returns the file's bytes."""
+    Returns the features."""
     from vision.creatives import extract_features, rate_recognisability
 
     creative.image.open("rb")
@@ -45,18 +45,15 @@ def ad_creative_extract(*, creative: AdCreative) -> bytes:
         "advice": list(rating.advice),
         "sha256": hashlib.sha256(data).hexdigest(),
     }
-    return data
+    return features
 
 
 def ad_creative_prepare(*, creative: AdCreative) -> list[tuple[int, float]]:
     """Extract the artwork's features once, rate its recognisability, and find near-duplicates
     (creatives that scans could confuse with it). Call before saving a new or changed file."""
-    from vision.creatives import CreativeFeatures
-
     from shop.campaigns.recognition import creative_index
 
-    ad_creative_extract(creative=creative)
-    features = CreativeFeatures.from_bytes(creative.features)
+    features = ad_creative_extract(creative=creative)
     exclude = [creative.pk] if creative.pk else []
     index = creative_index()
     duplicates = dict(index.near_duplicates(features, NEAR_DUPLICATE_SIMILARITY, exclude=exclude)) if len(index) else {}
@@ -75,6 +72,23 @@ def ad_creative_features_refresh(*, creative: AdCreative) -> None:
     ad_creative_extract(creative=creative)
     creative.save(update_fields=["features", "feature_count", "width", "height", "rating", "rating_details",
                                  "updated_at"])
+
+
+def ad_creatives_features_refresh(*, creatives, progress=None) -> tuple[int, list[str]]:
+    """`ad_creative_features_refresh` for each of `creatives` that has an artwork: (how many were
+    extracted again, "name (why)" for each that could not be: a missing or unreadable file).
+    `progress()` is called after each."""
+    done, failed = 0, []
+    for creative in creatives:
+        if creative.image:
+            try:
+                ad_creative_features_refresh(creative=creative)
+                done += 1
+            except (OSError, ValueError) as exc:
+                failed.append(f"{creative.name or creative.pk} ({exc})")
+        if progress is not None:
+            progress()
+    return done, failed
 
 
 def project_box(homography: np.ndarray, box: tuple[float, float, float, float], creative_size, photo_size):

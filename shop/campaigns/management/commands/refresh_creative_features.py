@@ -3,7 +3,7 @@ from tqdm import tqdm
 
 from shop.campaigns.models import AdCreative
 from shop.campaigns.selectors import creatives_with_outdated_features
-from shop.campaigns.services import ad_creative_features_refresh
+from shop.campaigns.services import ad_creatives_features_refresh
 
 
 class Command(BaseCommand):
@@ -18,13 +18,9 @@ class Command(BaseCommand):
             ids = list(AdCreative.objects.exclude(image="").order_by("id").values_list("id", flat=True))
         else:
             ids = creatives_with_outdated_features()
-        failed = []
         with tqdm(total=len(ids), desc="creative features", unit="creative", disable=options["verbosity"] == 0) as bar:
-            for creative in AdCreative.objects.filter(id__in=ids).order_by("id").iterator(chunk_size=50):
-                try:
-                    ad_creative_features_refresh(creative=creative)
-                except (OSError, ValueError) as exc:  # a missing or unreadable file: report it, go on
-                    failed.append(f"{creative.pk} ({exc})")
-                bar.update(1)
-        self.stdout.write(f"{len(ids) - len(failed)} creatives' features extracted again, {len(failed)} failed"
+            done, failed = ad_creatives_features_refresh(
+                creatives=AdCreative.objects.filter(id__in=ids).order_by("id").iterator(chunk_size=50),
+                progress=lambda: bar.update(1))
+        self.stdout.write(f"{done} creatives' features extracted again, {len(failed)} failed"
                           + (": " + "; ".join(failed) if failed else ""))
