@@ -520,6 +520,58 @@ def test_dockerfile_runs_as_a_numeric_non_root_user(path):
     assert gid.isdigit() and int(gid) != 0
 
 
+def _normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _installed_by_requirements() -> set[str]:
+    """The distributions `pip install -r requirements.txt` brings: the pins and what they require."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    todo = [_normalised(re.split(r"[=\[<>~ ]", line.strip())[0])
+            for line in (REPO / "requirements.txt").read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith(("#", "-"))]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for line in metadata.requires(name) or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(_normalised(requirement.name))
+    return seen
+
+
+def test_the_image_installs_every_library_the_application_imports():
+    # The images install requirements.txt only; requirements-dev.txt is for tests and benchmarks.
+    from importlib import metadata
+
+    distributions = metadata.packages_distributions()
+    installed = _installed_by_requirements()
+    missing = {}
+    for package in ("shop", "catalog", "vision"):
+        for path in (REPO / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    modules = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    modules = [node.module]
+                else:
+                    continue
+                for module in modules:
+                    top = module.split(".")[0]
+                    if top in sys.stdlib_module_names or top in ("shop", "catalog", "vision"):
+                        continue
+                    names = {_normalised(d) for d in distributions.get(top, [])}
+                    if not names & installed:
+                        missing.setdefault(top, str(path.relative_to(REPO)))
+    assert not missing, f"imported by the application but not installed by requirements.txt: {missing}"
+
+
 @pytest.mark.parametrize(("path", "variant"), [(DOCKERFILE, "cpu"), (DOCKERFILE_GPU, "cu130")], ids=["cpu", "gpu"])
 def test_dockerfile_installs_the_pinned_torch_build(path, variant):
     torch, torchvision = requirement_pin("torch"), requirement_pin("torchvision")
