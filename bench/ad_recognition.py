@@ -1,6 +1,6 @@
 """Ad-creative recognition benchmark: accuracy, false accepts and scan latency of vision.creatives.
 
-What it measures (figures, not pass/fail; see the README's "Ad recognition" section):
+What it measures (figures, not pass/fail; see the README's "Ad scans" section):
 
 * data (vision.adgen, seeded): ``--creatives`` ad creatives over ``--templates`` retailer templates
   (creative i is seed i // T of template i % T), ``--queries`` phone photos of them (creative q % N,
