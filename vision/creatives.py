@@ -544,7 +544,8 @@ class CreativeIndex:
         self._by_slot: dict[int, Hashable] = {}
         self._next_slot = 0
         self._unindexed: set[Hashable] = set()  # not yet in the descriptor index
-        self._pending: set[Hashable] = set()  # shared content to (re)count
+        self._pending: set[Hashable] = set()  # to compare with their neighbours, then (re)count
+        self._uncounted: set[Hashable] = set()  # compared (or a neighbour changed): shared content to recount
         # creative -> {creative it was compared with: its own features that are geometric inliers with it}
         self._shared: dict[Hashable, dict[Hashable, np.ndarray]] = {}
         self.verifications = 0  # creatives verified against photos so far (for tests and benchmarks)
@@ -578,6 +579,7 @@ class CreativeIndex:
         else:
             self._descriptors.remove(entry.slot)
         self._pending.discard(creative_id)
+        self._uncounted.discard(creative_id)
         for other in self._shared.pop(creative_id, {}):
             del self._shared[other][creative_id]
             self._pending.add(other)  # recount its shared content, maybe meet another neighbour
@@ -598,8 +600,11 @@ class CreativeIndex:
         """Do the work that `add`/`remove` deferred. `match` and `near_duplicates` call it.
 
         `progress(done, total)` is called as creatives are compared with their neighbours (the
-        long part when thousands of creatives are added at once)."""
-        if not self._pending and not self._unindexed:
+        long part when thousands of creatives are added at once).
+
+        Interrupted (a task's time limit), it leaves the index consistent and the next call goes on
+        where it stopped: each step is marked done only once it is."""
+        if not self._pending and not self._unindexed and not self._uncounted:
             return
         total = sum(len(entry.features) for entry in self._entries.values())
         if self._descriptors.needs_training(total):
@@ -607,15 +612,16 @@ class CreativeIndex:
         for creative_id in sorted(self._unindexed, key=lambda c: self._entries[c].slot):
             entry = self._entries[creative_id]
             self._descriptors.add(entry.slot, entry.features.rootsift)
-        self._unindexed.clear()
-        pending, self._pending = sorted(self._pending, key=lambda c: self._entries[c].slot), set()
-        touched = set(pending)
+            self._unindexed.discard(creative_id)
+        pending = sorted(self._pending, key=lambda c: self._entries[c].slot)
         for done, creative_id in enumerate(pending, 1):
-            touched |= self._compare_with_neighbours(self._entries[creative_id])
+            self._uncounted |= self._compare_with_neighbours(self._entries[creative_id]) | {creative_id}
+            self._pending.discard(creative_id)
             if progress is not None:
                 progress(done, len(pending))
-        for creative_id in touched:
+        for creative_id in sorted(self._uncounted, key=lambda c: self._entries[c].slot):
             self._count_shared(self._entries[creative_id])
+            self._uncounted.discard(creative_id)
 
     # queries -------------------------------------------------------------------------------------
 
@@ -777,7 +783,8 @@ class CreativeIndex:
         root = entry.features.rootsift
         for other_id in self._similar(root, self.config.neighbours, {entry.creative_id}, matchable_only=False,
                                       features=entry.features):
-            if other_id in mine:
+            touched.add(other_id)
+            if other_id in mine:  # compared before (by it, or by this call before an interruption)
                 continue
             verified = self._verify(entry.features, self._entries[other_id], Candidate(other_id, 0.0),
                                     query_root=root)
@@ -786,7 +793,6 @@ class CreativeIndex:
             else:
                 mine[other_id] = verified.query_index[verified.inliers]
                 self._shared.setdefault(other_id, {})[entry.creative_id] = verified.entry_index[verified.inliers]
-            touched.add(other_id)
         return touched
 
     def _count_shared(self, entry: _Entry) -> None:

@@ -542,6 +542,37 @@ def test_remove_and_pickle(features, creatives):
     assert len(index) == len(features) - 1
 
 
+class _Interrupted(Exception):
+    pass
+
+
+def test_a_refresh_cut_short_goes_on_where_it_stopped(index, features, creatives, monkeypatch):
+    # A worker builds its index inside a scan, under the task's time limit: an interrupted build
+    # must neither leave creatives half-learnt nor redo the work, and end as a build in one go does.
+    interrupted = CreativeIndex()
+    for cid, f in features.items():
+        interrupted.add(cid, f)
+    compare, calls = CreativeIndex._compare_with_neighbours, []
+
+    def cut_short(self, entry):
+        calls.append(entry.creative_id)
+        if len(calls) in (3, 8):
+            raise _Interrupted
+        return compare(self, entry)
+
+    monkeypatch.setattr(CreativeIndex, "_compare_with_neighbours", cut_short)
+    for _ in range(2):
+        with pytest.raises(_Interrupted):
+            interrupted.refresh()
+    interrupted.refresh()
+    assert len(calls) == len(features) + 2  # the two cut short are compared again, nothing else
+    monkeypatch.undo()
+    for cid in features:
+        assert np.array_equal(interrupted._entries[cid].share_count, index._entries[cid].share_count), cid
+    photo = photo_of(creatives["t1/c4"].image, seed=410, difficulty="easy")[0]
+    assert interrupted.match(photo).creative_id == "t1/c4"
+
+
 def test_a_template_reference_teaches_a_lone_creative_what_is_not_its_own(templates, creatives, features):
     """With one creative of a template, its template counts as its own, unless a few other pages of the
     template are registered as non-matchable references."""
