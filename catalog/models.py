@@ -1,10 +1,11 @@
 import hashlib
 import uuid
-from pathlib import PurePath
 
 from django.core.validators import MinValueValidator
 from django.db import models
 from pgvector.django import VectorField
+
+from shop.core.pictures import picture_suffix
 
 
 class Category(models.Model):
@@ -92,8 +93,7 @@ def file_sha256(field_file) -> str:
 
 def product_image_upload_to(instance: "ProductImage", filename: str) -> str:
     # A server-generated name: the merchandiser's file name never reaches the storage key.
-    suffix = PurePath(filename).suffix.lower()[:6] or ".jpg"
-    return f"products/{uuid.uuid4().hex}{suffix}"
+    return f"products/{uuid.uuid4().hex}{picture_suffix(filename)}"
 
 
 class ProductImage(models.Model):

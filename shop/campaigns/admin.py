@@ -2,7 +2,8 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -86,7 +87,9 @@ class AdCreativeAdmin(admin.ModelAdmin):
     actions = ("extract_features_again",)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("campaign").annotate(scan_count=Count("scan_attributions"))
+        # the features (up to ~260 KB a creative) are read only where a page shows them
+        return (super().get_queryset(request).select_related("campaign").defer("features")
+                .annotate(scan_count=Count("scan_attributions")))
 
     @admin.display(description="")
     def thumbnail(self, obj):
@@ -148,6 +151,9 @@ class AdCreativeInline(admin.TabularInline):
     fields = ("thumbnail", "name", "image", "status", "rating_stars", "scans")
     readonly_fields = ("thumbnail", "rating_stars", "scans")
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("features").annotate(scan_count=Count("scan_attributions"))
+
     @admin.display(description="")
     def thumbnail(self, obj):
         return creative_thumbnail(obj, 48)
@@ -158,13 +164,18 @@ class AdCreativeInline(admin.TabularInline):
 
     @admin.display(description="scans")
     def scans(self, obj):
-        return obj.scan_attributions.count() if obj.pk else 0
+        return getattr(obj, "scan_count", 0)
 
 
 class SpendEntryInline(admin.TabularInline):
     model = SpendEntry
     extra = 1
     fields = ("date", "amount", "note")
+
+
+def _count_per_campaign(model):
+    rows = model.objects.filter(campaign=OuterRef("pk")).order_by().values("campaign").annotate(n=Count("id"))
+    return Coalesce(Subquery(rows.values("n"), output_field=IntegerField()), 0)
 
 
 @admin.register(Campaign)
@@ -176,8 +187,9 @@ class CampaignAdmin(admin.ModelAdmin):
     inlines = (AdCreativeInline, SpendEntryInline)
 
     def get_queryset(self, request):
+        # one count per relation in a subquery: joining both would multiply creatives by scans
         return super().get_queryset(request).annotate(
-            creatives_n=Count("creatives", distinct=True), scans_n=Count("scan_attributions", distinct=True)
+            creatives_n=_count_per_campaign(AdCreative), scans_n=_count_per_campaign(ScanAttribution)
         )
 
     @admin.display(description="creatives", ordering="creatives_n")
@@ -250,6 +262,10 @@ class CampaignAdmin(admin.ModelAdmin):
 class ScanAttributionAdmin(admin.ModelAdmin):
     list_display = ("created_at", "campaign", "creative", "confidence")
     list_filter = ("campaign",)
+    list_select_related = ("campaign", "creative")  # not every relation, scan and shopper included
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("creative__features")
     readonly_fields = ("scan", "campaign", "creative", "shopper", "confidence", "homography", "created_at")
 
     def has_add_permission(self, request):

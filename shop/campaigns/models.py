@@ -1,9 +1,9 @@
 import uuid
-from pathlib import PurePath
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from shop.core.pictures import picture_suffix
 from shop.scans.models import Scan
 from shop.shoppers.models import Shopper
 
@@ -63,7 +63,7 @@ class SpendEntry(models.Model):
 
 
 def creative_upload_to(instance: "AdCreative", filename: str) -> str:
-    return f"creatives/{uuid.uuid4().hex}{PurePath(filename).suffix.lower()[:6] or '.jpg'}"
+    return f"creatives/{uuid.uuid4().hex}{picture_suffix(filename)}"
 
 
 class AdCreative(models.Model):
@@ -121,7 +121,9 @@ class ScanAttribution(models.Model):
 
     scan = models.OneToOneField(Scan, on_delete=models.CASCADE, related_name="attribution")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="scan_attributions")
-    creative = models.ForeignKey(AdCreative, on_delete=models.CASCADE, related_name="scan_attributions")
+    # A creative that scans recognised is set inactive, not deleted: its scans are the campaign's history
+    # (deleting the whole campaign still deletes them with it)
+    creative = models.ForeignKey(AdCreative, on_delete=models.RESTRICT, related_name="scan_attributions")
     shopper = models.ForeignKey(Shopper, on_delete=models.SET_NULL, null=True, related_name="ad_scans")
     confidence = models.FloatField()
     homography = models.JSONField(help_text="3x3, creative pixels -> photo pixels")

@@ -51,14 +51,15 @@ def ad_creative_extract(*, creative: AdCreative):
 def ad_creative_prepare(*, creative: AdCreative) -> list[tuple[int, float]]:
     """Extract the artwork's features once, rate its recognisability, and find near-duplicates
     (creatives that scans could confuse with it). Call before saving a new or changed file."""
-    from shop.campaigns.recognition import creative_index
+    from shop.campaigns.recognition import using_creative_index
 
     features = ad_creative_extract(creative=creative)
     exclude = [creative.pk] if creative.pk else []
-    index = creative_index()
-    duplicates = dict(index.near_duplicates(features, NEAR_DUPLICATE_SIMILARITY, exclude=exclude)) if len(index) else {}
-    # A scan of the new artwork itself must not be recognised as another creative either.
-    confused = index.match(features) if len(index) else None
+    with using_creative_index() as index:
+        duplicates = (dict(index.near_duplicates(features, NEAR_DUPLICATE_SIMILARITY, exclude=exclude))
+                      if len(index) else {})
+        # A scan of the new artwork itself must not be recognised as another creative either.
+        confused = index.match(features) if len(index) else None
     if confused is not None and confused.creative_id not in exclude and confused.coverage >= NEAR_DUPLICATE_SIMILARITY:
         duplicates.setdefault(confused.creative_id, round(float(confused.coverage), 4))
     duplicates = sorted(duplicates.items(), key=lambda item: -item[1])
@@ -105,12 +106,16 @@ def project_box(homography: np.ndarray, box: tuple[float, float, float, float], 
 
 
 @transaction.atomic
-def scan_record_ad(*, scan_id, match, timings: dict) -> bool:
-    """Finish a scan that recognised a creative and attribute it to the creative's campaign, once."""
+def scan_record_ad(*, scan_id, match, timings: dict) -> bool | None:
+    """Finish a scan that recognised a creative and attribute it to the creative's campaign, once.
+    False when the scan is gone or already done; None when the creative was deleted since the
+    worker's index was brought up to date (the scan is then answered as if no ad matched)."""
     scan = Scan.objects.select_for_update().filter(id=scan_id).first()
     if scan is None or scan.status == Scan.Status.DONE:
         return False
-    creative = AdCreative.objects.select_related("campaign").get(id=match.creative_id)
+    creative = AdCreative.objects.select_related("campaign").filter(id=match.creative_id).first()
+    if creative is None:
+        return None
     ScanAttribution.objects.update_or_create(
         scan=scan,
         defaults={

@@ -10,7 +10,7 @@ from vision.decode import ImageRejected
 
 from catalog.search import search_photo
 from shop import vision_adapter
-from shop.campaigns.recognition import creative_index
+from shop.campaigns.recognition import using_creative_index
 from shop.campaigns.services import scan_record_ad
 from shop.celery import default_task, reports_task, vision_task
 from shop.core.timing import StageTimer
@@ -44,9 +44,8 @@ def process_scan(scan_id: str) -> None:
             picture = vision_adapter.decode(f.read()).image
         if scan.kind in (Scan.Kind.AUTO, Scan.Kind.AD):
             with timer.stage("ad_match"):
-                match = creative_index().match(picture)  # no SIFT pass when no creative is registered
-            if match is not None:
-                scan_record_ad(scan_id=scan_id, match=match, timings=timer.timings)
+                match = _recognised_ad(picture, scan_id=scan_id, fall_through=scan.kind == Scan.Kind.AUTO)
+            if match is not None and scan_record_ad(scan_id=scan_id, match=match, timings=timer.timings) is not None:
                 return
             if scan.kind == Scan.Kind.AD:
                 scan_record_no_ad(scan_id=scan_id, timings=timer.timings)
@@ -65,6 +64,21 @@ def process_scan(scan_id: str) -> None:
     except Exception:
         logger.exception("scan failed", extra={"scan_id": scan_id})
         scan_mark_failed(scan_id=scan_id, reason="internal error while processing the photo")
+
+
+def _recognised_ad(picture, *, scan_id: str, fall_through: bool):
+    """The registered creative in the photo, or None. A fault of the recognition itself (not the
+    photo's, nor the time limit's) does not cost an `auto` scan its shop-the-look answer."""
+    try:
+        with using_creative_index() as index:
+            return index.match(picture)  # no SIFT pass when no creative is registered
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception:
+        if not fall_through:
+            raise
+        logger.exception("ad recognition failed; the scan falls through to shop the look", extra={"scan_id": scan_id})
+        return None
 
 
 @reports_task

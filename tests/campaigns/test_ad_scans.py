@@ -55,6 +55,13 @@ def campaign_with_creatives(demo_catalog):
     return campaign, template, creatives
 
 
+def _scan_recognising(shopper, creative_page, django_capture_on_commit_callbacks, seed=5) -> dict:
+    photo, _ = adgen.photograph(creative_page.image, seed=seed, difficulty="easy")
+    with django_capture_on_commit_callbacks(execute=True):
+        scan_id = post_scan(shopper, jpeg(photo)).json()["id"]
+    return shopper.get(f"/api/v1/scans/{scan_id}/").json()
+
+
 def test_a_photographed_creative_is_recognised_and_attributed(campaign_with_creatives, django_capture_on_commit_callbacks):
     campaign, _, creatives = campaign_with_creatives
     creative, page = creatives[2]
@@ -88,6 +95,70 @@ def test_a_photo_with_no_ad_falls_through_to_shop_the_look(campaign_with_creativ
     assert not ScanAttribution.objects.exists()
 
 
+def test_a_creative_with_unreadable_features_is_left_out_and_the_others_still_recognised(
+    campaign_with_creatives, django_capture_on_commit_callbacks
+):
+    _, _, creatives = campaign_with_creatives
+    damaged, _ = creatives[0]
+    AdCreative.objects.filter(pk=damaged.pk).update(features=b"not a features archive")
+    recognition.reset()  # a worker process that starts now
+    creative, page = creatives[1]
+    body = _scan_recognising(new_shopper_client(), page, django_capture_on_commit_callbacks, seed=6)
+    assert body["status"] == "done" and body["ad"]["creative"]["id"] == creative.id, body
+    with recognition.using_creative_index() as index:
+        assert damaged.pk not in index and creative.pk in index
+
+
+def test_a_fault_of_ad_recognition_still_answers_an_auto_scan_with_the_look(
+    campaign_with_creatives, django_capture_on_commit_callbacks, monkeypatch
+):
+    from vision.creatives import CreativeIndex
+
+    def broken(self, photo):
+        raise RuntimeError("the descriptor index is broken")
+
+    monkeypatch.setattr(CreativeIndex, "match", broken)
+    shopper = new_shopper_client()
+    with django_capture_on_commit_callbacks(execute=True):
+        auto_id = post_scan(shopper, street_photo_of(Product.objects.first())).json()["id"]
+        ad_only_id = post_scan(shopper, street_photo_of(Product.objects.first(), seed=9), fields={"kind": "ad"}).json()["id"]
+    auto = shopper.get(f"/api/v1/scans/{auto_id}/").json()
+    assert auto["status"] == "done" and auto["result_kind"] == "look" and auto["items"], auto
+    ad_only = shopper.get(f"/api/v1/scans/{ad_only_id}/").json()
+    assert ad_only["status"] == "failed", ad_only  # an ad-only scan has nothing else to answer with
+
+
+def test_a_recognised_creative_keeps_its_scans_it_is_set_inactive_not_deleted(
+    campaign_with_creatives, marketer, django_capture_on_commit_callbacks
+):
+    campaign, _, creatives = campaign_with_creatives
+    creative, page = creatives[2]
+    assert _scan_recognising(new_shopper_client(), page, django_capture_on_commit_callbacks)["result_kind"] == "ad"
+    response = marketer.post(f"/admin/campaigns/adcreative/{creative.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 200 and "protected" in response.content.decode().lower()
+    assert AdCreative.objects.filter(pk=creative.pk).exists() and ScanAttribution.objects.count() == 1
+    AdCreative.objects.filter(pk=creative.pk).update(status=AdCreative.Status.INACTIVE)
+    assert _scan_recognising(new_shopper_client(), page, django_capture_on_commit_callbacks, seed=6)["result_kind"] != "ad"
+    # deleting the whole campaign deletes its history with it, as the marketer asked
+    campaign.delete()
+    assert not ScanAttribution.objects.exists()
+
+
+def test_a_creative_deleted_while_its_photo_was_matched_answers_with_the_look(
+    campaign_with_creatives, django_capture_on_commit_callbacks, monkeypatch
+):
+    from vision.creatives import CreativeIndex, Match
+
+    gone = AdCreative.objects.order_by("-id").first().id + 1000
+    monkeypatch.setattr(CreativeIndex, "match", lambda self, photo: Match(gone, 0.9, 40, np.eye(3), 0.5))
+    shopper = new_shopper_client()
+    with django_capture_on_commit_callbacks(execute=True):
+        scan_id = post_scan(shopper, street_photo_of(Product.objects.first())).json()["id"]
+    body = shopper.get(f"/api/v1/scans/{scan_id}/").json()
+    assert body["status"] == "done" and body["result_kind"] == "look" and body["items"], body
+    assert not ScanAttribution.objects.exists()
+
+
 def test_an_unregistered_page_in_the_same_template_is_not_accepted(
     campaign_with_creatives, django_capture_on_commit_callbacks
 ):
@@ -109,8 +180,8 @@ def marketer(client, db):
     return client
 
 
-def _admin_add_creative(client, campaign, picture: Image.Image, name: str):
-    upload = SimpleUploadedFile(f"{name}.jpg", jpeg(picture), content_type="image/jpeg")
+def _admin_add_creative(client, campaign, picture: Image.Image, name: str, filename: str | None = None):
+    upload = SimpleUploadedFile(filename or f"{name}.jpg", jpeg(picture), content_type="image/jpeg")
     return client.post(
         "/admin/campaigns/adcreative/add/",
         {
@@ -119,6 +190,16 @@ def _admin_add_creative(client, campaign, picture: Image.Image, name: str):
         },  # fmt: skip
         follow=True,
     )
+
+
+def test_an_uploaded_creative_is_stored_under_the_suffix_of_its_content(campaign_with_creatives, marketer):
+    # The storage serves a file by its suffix: markup in a JPEG's comment must never be served as a page.
+    campaign, template, _ = campaign_with_creatives
+    page = adgen.make_creative(template, seed=7, detail="rich")
+    response = _admin_add_creative(marketer, campaign, page.image, "renamed", filename="artwork.html")
+    assert response.status_code == 200
+    stored = AdCreative.objects.get(name="renamed").image.name
+    assert stored.startswith("creatives/") and stored.endswith(".jpg") and "artwork" not in stored
 
 
 def test_uploading_a_near_duplicate_creative_warns(campaign_with_creatives, marketer):
@@ -147,6 +228,27 @@ def test_a_flat_featureless_creative_rates_lower_than_a_detailed_one(campaign_wi
     assert "recognisability" in response.content.decode()
     listing = marketer.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
     assert "★" in listing and "autumn-0" in listing
+
+
+def test_admin_lists_count_creatives_and_scans_without_reading_features(
+    campaign_with_creatives, marketer, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    campaign, _, creatives = campaign_with_creatives
+    for seed in (5, 6):
+        assert _scan_recognising(new_shopper_client(), creatives[2][1], django_capture_on_commit_callbacks,
+                                 seed=seed)["result_kind"] == "ad"
+    pages = ("/admin/campaigns/campaign/", f"/admin/campaigns/campaign/{campaign.pk}/change/",
+             "/admin/campaigns/adcreative/", "/admin/campaigns/scanattribution/")
+    with CaptureQueriesContext(connection) as queries:
+        responses = [marketer.get(page) for page in pages]
+    assert all(response.status_code == 200 for response in responses)
+    # the campaign's 4 creatives and 2 scans, counted apart (a join of both would count 4 x 2)
+    row = responses[0].content.decode().split('<td class="field-code">autumn-print</td>')[1].split("</tr>")[0]
+    assert '<td class="field-creative_count">4</td>' in row and '<td class="field-scan_count">2</td>' in row
+    assert not [q["sql"] for q in queries.captured_queries if '"campaigns_adcreative"."features"' in q["sql"]]
 
 
 def first_format(data: bytes) -> bytes:
