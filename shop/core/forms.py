@@ -1,6 +1,7 @@
 from pathlib import PurePath
 
 from django import forms
+from django.conf import settings
 
 from shop import vision_adapter
 from shop.core.pictures import FORMAT_SUFFIXES
@@ -14,6 +15,9 @@ def clean_picture_upload(upload):
 
     if not upload or not hasattr(upload, "content_type"):
         return upload
+    if upload.size > settings.UPLOAD_MAX_BYTES:  # before reading it into memory
+        raise forms.ValidationError(f"Not a usable picture: the file is {upload.size} bytes; "
+                                    f"the limit is {settings.UPLOAD_MAX_BYTES} bytes.")
     try:
         decoded = vision_adapter.decode(upload.read())
     except ImageRejected as exc:

@@ -202,6 +202,15 @@ def test_an_uploaded_creative_is_stored_under_the_suffix_of_its_content(campaign
     assert stored.startswith("creatives/") and stored.endswith(".jpg") and "artwork" not in stored
 
 
+def test_an_artwork_over_the_upload_limit_is_refused_before_it_is_read(campaign_with_creatives, marketer, settings):
+    campaign, template, _ = campaign_with_creatives
+    settings.UPLOAD_MAX_BYTES = 10_000
+    page = adgen.make_creative(template, seed=8, detail="rich")
+    response = _admin_add_creative(marketer, campaign, page.image, "too-big")
+    assert response.status_code == 200 and "the limit is 10000 bytes" in response.content.decode()
+    assert not AdCreative.objects.filter(name="too-big").exists()
+
+
 def test_uploading_a_near_duplicate_creative_warns(campaign_with_creatives, marketer):
     campaign, _, creatives = campaign_with_creatives
     _, page = creatives[1]
