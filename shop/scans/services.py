@@ -41,9 +41,10 @@ def scan_create(*, shopper: Shopper, decoded, kind: str = Scan.Kind.AUTO, filter
 
 
 @transaction.atomic
-def scan_store_results(*, scan_id, items: list[PhotoItem], model_key: str, pretrained: bool) -> bool:
+def scan_store_results(*, scan_id, items: list[PhotoItem], model_key: str, pretrained: bool, timings: dict) -> bool:
     """Replace a scan's items and matches with these results, once: a redelivered task that
-    finds the scan done writes nothing. Returns whether it wrote."""
+    finds the scan done writes nothing. Returns whether it wrote. The timings so far are written
+    with the results: a client that sees the scan done sees them too."""
     scan = Scan.objects.select_for_update().filter(id=scan_id).first()
     if scan is None or scan.status == Scan.Status.DONE:
         return False
@@ -71,6 +72,7 @@ def scan_store_results(*, scan_id, items: list[PhotoItem], model_key: str, pretr
     scan.model_key, scan.model_pretrained = model_key, pretrained
     scan.finished_at = timezone.now()
     scan.failure_reason = ""
+    scan.timings = dict(timings)
     scan.save()
     return True
 

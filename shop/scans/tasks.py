@@ -52,8 +52,9 @@ def process_scan(scan_id: str) -> None:
                 return
         items, key, pretrained = search_photo(picture=picture, filters=filters_from_json(scan.filters), timer=timer)
         with timer.stage("database"):
-            written = scan_store_results(scan_id=scan_id, items=items, model_key=key, pretrained=pretrained)
-        if written:
+            written = scan_store_results(scan_id=scan_id, items=items, model_key=key, pretrained=pretrained,
+                                         timings=timer.timings)
+        if written:  # the database stage's own time, now that it is known
             Scan.objects.filter(id=scan_id).update(timings=timer.timings)
     except ImageRejected as exc:
         scan_mark_failed(scan_id=scan_id, reason=f"{exc.code}: {exc}")
