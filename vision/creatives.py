@@ -615,11 +615,12 @@ class CreativeIndex:
             self._unindexed.discard(creative_id)
         pending = sorted(self._pending, key=lambda c: self._entries[c].slot)
         for done, creative_id in enumerate(pending, 1):
-            self._uncounted |= self._compare_with_neighbours(self._entries[creative_id]) | {creative_id}
+            self._compare_with_neighbours(self._entries[creative_id])
+            self._uncounted.add(creative_id)
             self._pending.discard(creative_id)
             if progress is not None:
                 progress(done, len(pending))
-        for creative_id in sorted(self._uncounted, key=lambda c: self._entries[c].slot):
+        for creative_id in list(self._uncounted):
             self._count_shared(self._entries[creative_id])
             self._uncounted.discard(creative_id)
 
@@ -774,18 +775,18 @@ class CreativeIndex:
 
     # internals: shared content -------------------------------------------------------------------
 
-    def _compare_with_neighbours(self, entry: _Entry) -> set[Hashable]:
-        """Verify `entry` against the creatives most like it; record the inliers as shared content."""
-        touched: set[Hashable] = set()
+    def _compare_with_neighbours(self, entry: _Entry) -> None:
+        """Verify `entry` against the creatives most like it; record the inliers as shared content,
+        and each neighbour met as one whose shared content is to be recounted."""
         mine = self._shared.setdefault(entry.creative_id, {})
         if not len(entry.features):
-            return touched
+            return
         root = entry.features.rootsift
         for other_id in self._similar(root, self.config.neighbours, {entry.creative_id}, matchable_only=False,
                                       features=entry.features):
-            touched.add(other_id)
-            if other_id in mine:  # compared before (by it, or by this call before an interruption)
+            if other_id in mine:
                 continue
+            self._uncounted.add(other_id)  # before the record: a cut-short refresh recounts it anyway
             verified = self._verify(entry.features, self._entries[other_id], Candidate(other_id, 0.0),
                                     query_root=root)
             if verified is None:
@@ -793,7 +794,6 @@ class CreativeIndex:
             else:
                 mine[other_id] = verified.query_index[verified.inliers]
                 self._shared.setdefault(other_id, {})[entry.creative_id] = verified.entry_index[verified.inliers]
-        return touched
 
     def _count_shared(self, entry: _Entry) -> None:
         """share_count: for each feature, the compared creatives that hold the same content around it.

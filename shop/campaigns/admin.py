@@ -28,6 +28,12 @@ class ReportRangeForm(forms.Form):
         return cleaned
 
 
+def _listed_creatives(queryset):
+    """Creatives as lists show them: with their scan counts, without their features (up to ~260 KB
+    a creative, read only where a page shows them)."""
+    return queryset.defer("features").annotate(scan_count=Count("scan_attributions"))
+
+
 def stars(rating: int) -> str:
     return "★" * rating + "☆" * (5 - rating) if rating else "—"
 
@@ -87,9 +93,7 @@ class AdCreativeAdmin(admin.ModelAdmin):
     actions = ("extract_features_again",)
 
     def get_queryset(self, request):
-        # the features (up to ~260 KB a creative) are read only where a page shows them
-        return (super().get_queryset(request).select_related("campaign").defer("features")
-                .annotate(scan_count=Count("scan_attributions")))
+        return _listed_creatives(super().get_queryset(request).select_related("campaign"))
 
     @admin.display(description="")
     def thumbnail(self, obj):
@@ -106,7 +110,7 @@ class AdCreativeAdmin(admin.ModelAdmin):
 
     @admin.display(description="scans", ordering="scan_count")
     def scans(self, obj):
-        return getattr(obj, "scan_count", obj.scan_attributions.count())
+        return obj.scan_count
 
     @admin.display(description="near-duplicates")
     def duplicates(self, obj):
@@ -152,7 +156,7 @@ class AdCreativeInline(admin.TabularInline):
     readonly_fields = ("thumbnail", "rating_stars", "scans")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer("features").annotate(scan_count=Count("scan_attributions"))
+        return _listed_creatives(super().get_queryset(request))
 
     @admin.display(description="")
     def thumbnail(self, obj):
@@ -164,7 +168,7 @@ class AdCreativeInline(admin.TabularInline):
 
     @admin.display(description="scans")
     def scans(self, obj):
-        return getattr(obj, "scan_count", 0)
+        return getattr(obj, "scan_count", 0)  # 0 for a creative being added
 
 
 class SpendEntryInline(admin.TabularInline):
@@ -263,10 +267,10 @@ class ScanAttributionAdmin(admin.ModelAdmin):
     list_display = ("created_at", "campaign", "creative", "confidence")
     list_filter = ("campaign",)
     list_select_related = ("campaign", "creative")  # not every relation, scan and shopper included
+    readonly_fields = ("scan", "campaign", "creative", "shopper", "confidence", "homography", "created_at")
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("creative__features")
-    readonly_fields = ("scan", "campaign", "creative", "shopper", "confidence", "homography", "created_at")
 
     def has_add_permission(self, request):
         return False

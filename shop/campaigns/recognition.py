@@ -50,8 +50,7 @@ def using_creative_index() -> Iterator:
         if version != _state["version"]:
             current = dict(queryset.values_list("id", "updated_at"))
             for creative_id in [c for c in loaded if current.get(c) != loaded[c]]:
-                if creative_id in index:
-                    index.remove(creative_id)
+                index.remove(creative_id)  # nothing to remove for one whose features could not be read
                 del loaded[creative_id]
             missing = [c for c in current if c not in loaded]
             for creative_id, data in AdCreative.objects.filter(id__in=missing).values_list("id", "features"):
