@@ -16,7 +16,8 @@ What it measures (figures, not pass/fail; see the README's "Ad scans" section):
 * the reference, in the same run: exhaustive verification of every creative (no shortlist) on a
   subset, as an accuracy comparison and a latency ratio;
 * scan latency (feature extraction + match, one scan at a time, one thread) p50/p95 with N
-  creatives and with ``--filler`` creatives in all: cheap filler creatives from 50 more templates
+  creatives and with ``--filler`` creatives in all (and what a fresh worker does instead of building
+  the large index: a snapshot written and loaded, against the build's time): cheap filler creatives from 50 more templates
   at 300x400 pixels (features at most 400 each) fill the index up to that size; accuracy and false
   accepts are measured at that size too.
 
@@ -47,6 +48,7 @@ import multiprocessing  # noqa: E402
 import pickle  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import Counter, defaultdict  # noqa: E402
 from dataclasses import replace  # noqa: E402
@@ -62,6 +64,7 @@ from PIL import Image  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from vision import adgen  # noqa: E402
+from vision.creative_snapshots import read_snapshot, write_snapshot  # noqa: E402
 from vision.memory import retain_freed_memory  # noqa: E402
 from vision.creatives import (  # noqa: E402
     CreativeFeatures,
@@ -251,6 +254,23 @@ def scan_latency(index: CreativeIndex, photos: list[bytes], desc: str) -> tuple[
     return total, extraction
 
 
+def snapshot_round_trip(index: CreativeIndex, build_s: float) -> dict:
+    """What a fresh worker does instead of building: a snapshot written and read back (a local file)."""
+    key = b"bench" * 8
+    with tempfile.TemporaryFile() as spool:
+        begin = time.perf_counter()
+        size = write_snapshot(index, {"loaded": {}}, key, spool)
+        written = time.perf_counter() - begin
+        spool.seek(0)
+        begin = time.perf_counter()
+        loaded, _ = read_snapshot(spool, key)
+        read = time.perf_counter() - begin
+    assert len(loaded) == len(index)
+    print(f"snapshot of that index: {size / 2**20:.0f} MiB, written in {written:.1f} s, loaded in {read:.1f} s "
+          f"(building it: {build_s:.0f} s, {build_s / read:.0f}x as long as loading)")
+    return {"bytes": size, "write_s": written, "read_s": read, "build_to_read": build_s / read}
+
+
 def _rate(values: list[bool]) -> str:
     return f"{np.mean(values) * 100:6.2f} %  ({sum(values)}/{len(values)})" if values else "   n/a"
 
@@ -426,6 +446,7 @@ def main() -> None:
         large.config = MatcherConfig()  # the matcher's thresholds of this code, not those pickled with the index
         print(f"\nindex of {len(large)} creatives ({sum(len(e.features) for e in large._entries.values())} features) "
               f"built in {build_large_s:.0f} s (cached after the first run)")
+        figures["snapshot"] = snapshot_round_trip(large, build_large_s)
         result_large = evaluate(large, queries, negatives, creative_size, f"match ({len(large)})")
         figures["large_index"] = print_accuracy(f"{len(large)} creatives, shortlist top {large.config.top_n}",
                                                 result_large, queries, stars)

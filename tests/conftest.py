@@ -176,6 +176,14 @@ def _vision_model_for_tests(settings, request):
     vision_adapter.configured_model_key.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def _creative_index_snapshots_of_this_test(settings, tmp_path):
+    """Each test writes and reads creative index snapshots of its own, never those of `make run`."""
+    settings.STORAGES = {**settings.STORAGES, "creative_index": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(tmp_path / "creative-index")}}}
+
+
 REDIS_TEST_BROKER = "redis://127.0.0.1:6379/15"
 
 

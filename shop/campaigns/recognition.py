@@ -7,23 +7,43 @@ next scan without a restart.
 
 The index is not thread-safe (web processes run threads: the admin's duplicate check uses it), so
 it is only reached through `using_creative_index`, which holds this process's lock while it is used.
+
+Snapshots: building the index compares each creative with its neighbours (the template learning),
+about 7 minutes for 10,000 creatives here, longer than a scan may take. So a process's first use
+loads the newest snapshot in the `creative_index` storage (seconds; see `vision.creative_snapshots`)
+and then only applies what changed since it was written. `save_snapshot` writes one: the
+`build_creative_index` command (at deploy) and a periodic task (`CREATIVE_INDEX_SNAPSHOT_SECONDS`)
+call it. A snapshot that cannot be loaded (of other code, altered, cut short) is logged and passed
+over for an older one, or the index is built from the features as without snapshots.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+import tempfile
 import threading
+import time
 from contextlib import contextmanager
-from typing import Iterator
+from datetime import UTC, datetime
+from typing import Callable, Iterator
 
+from django.core.files import File
+from django.core.files.storage import storages
 from django.db.models import Count, Max
+from django.utils.crypto import salted_hmac
 
 from shop.campaigns.models import AdCreative, Campaign
 
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_state: dict = {"index": None, "version": None, "loaded": {}}
+# index; version: (count, last update) of the matchable creatives it holds; loaded: creative id ->
+# updated_at of the features it holds; saved: the version of the snapshot this process last loaded or wrote
+_state: dict = {"index": None, "version": None, "loaded": {}, "saved": None}
+
+SNAPSHOT_STORAGE = "creative_index"
+SNAPSHOT_SUFFIX = ".snapshot"
 
 
 def matchable_creatives():
@@ -45,7 +65,7 @@ def using_creative_index() -> Iterator:
     version = tuple(queryset.aggregate(n=Count("id"), last=Max("updated_at")).values())
     with _lock:
         if _state["index"] is None:
-            _state["index"] = CreativeIndex()
+            _state.update(_from_snapshot() or {"index": CreativeIndex(), "loaded": {}, "saved": None}, version=None)
         index, loaded = _state["index"], _state["loaded"]
         if version != _state["version"]:
             current = dict(queryset.values_list("id", "updated_at"))
@@ -64,7 +84,100 @@ def using_creative_index() -> Iterator:
         yield index
 
 
+def save_snapshot(*, progress: Callable[[int, int], None] | None = None, force: bool = False,
+                  rebuild: bool = False) -> str | None:
+    """Write this process's index, brought up to date, as the newest snapshot, unless the creatives
+    have not changed since the snapshot this process last loaded or wrote (`force` writes anyway;
+    `rebuild` first drops this process's index and builds it from the features, not from a snapshot).
+    `progress(done, total)` as creatives are compared with their neighbours. Returns the snapshot's
+    name, or None when there was nothing new. Older snapshots of this code are deleted after."""
+    from vision.creative_snapshots import code_version, write_snapshot
+    from vision.creatives import CreativeIndex
+
+    storage = storages[SNAPSHOT_STORAGE]
+    if rebuild:
+        with _lock:
+            _state.update(index=CreativeIndex(), version=None, loaded={}, saved=None)
+    spool = tempfile.TemporaryFile()
+    try:
+        with using_creative_index() as index:
+            version = _state["version"]
+            if version == _state["saved"] and not force:
+                return None
+            index.refresh(progress)  # the long part, the first time: interruptible, goes on where it stopped
+            creatives = len(index)
+            write_snapshot(index, {"loaded": dict(_state["loaded"]), "version": version}, _snapshot_key(), spool)
+        spool.seek(0)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        name = storage.save(f"{code_version()}-{stamp}-{secrets.token_hex(4)}{SNAPSHOT_SUFFIX}", File(spool))
+    finally:
+        spool.close()
+    with _lock:
+        if _state["version"] == version:
+            _state["saved"] = version
+    for older in _snapshot_names(storage):
+        if older < name:
+            storage.delete(older)
+    logger.info("creative index snapshot written", extra={"snapshot": name, "creatives": creatives})
+    return name
+
+
+def indexed_creatives() -> int:
+    """Creatives this process's index can return (0 before its first use)."""
+    with _lock:
+        return len(_state["index"]) if _state["index"] is not None else 0
+
+
+def _snapshot_key() -> bytes:
+    """Snapshots are signed under a key derived from SECRET_KEY: one that another key signed, or
+    that was altered, is never unpickled."""
+    return salted_hmac("shop.campaigns.recognition.snapshot", "creative index snapshots").digest()
+
+
+def _snapshot_names(storage) -> list[str]:
+    """This code's snapshots in `storage`, oldest first (the names start with the code version and
+    the time written)."""
+    from vision.creative_snapshots import code_version
+
+    try:
+        _, files = storage.listdir("")
+    except FileNotFoundError:
+        return []
+    return sorted(name for name in files if name.startswith(f"{code_version()}-") and name.endswith(SNAPSHOT_SUFFIX))
+
+
+def _from_snapshot() -> dict | None:
+    """index, loaded and saved from the newest snapshot that loads; None when there is none."""
+    from vision.creative_snapshots import SnapshotRefused, read_snapshot
+
+    try:
+        storage = storages[SNAPSHOT_STORAGE]
+        names = _snapshot_names(storage)
+    except Exception:
+        logger.exception("creative index snapshots could not be listed; building the index from the features")
+        return None
+    for name in reversed(names):
+        started = time.perf_counter()
+        try:
+            with storage.open(name, "rb") as source:
+                index, meta = read_snapshot(source, _snapshot_key())
+            loaded, saved = dict(meta["loaded"]), meta["version"]
+        except FileNotFoundError:
+            continue  # replaced by a newer one since it was listed
+        except SnapshotRefused as exc:
+            logger.warning("creative index snapshot refused", extra={"snapshot": name, "error": str(exc)})
+            continue
+        except Exception as exc:
+            logger.warning("creative index snapshot could not be loaded",
+                           extra={"snapshot": name, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        logger.info("creative index loaded from a snapshot", extra={
+            "snapshot": name, "creatives": len(loaded), "seconds": round(time.perf_counter() - started, 2)})
+        return {"index": index, "loaded": loaded, "saved": saved}
+    return None
+
+
 def reset() -> None:
     """Forget the loaded index (tests that rebuild the database)."""
     with _lock:
-        _state.update(index=None, version=None, loaded={})
+        _state.update(index=None, version=None, loaded={}, saved=None)

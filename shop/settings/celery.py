@@ -39,6 +39,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 VISION_TASK_SOFT_TIME_LIMIT = env.int("VISION_TASK_SOFT_TIME_LIMIT", default=120)
 VISION_TASK_TIME_LIMIT = env.int("VISION_TASK_TIME_LIMIT", default=150)
 WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=30)
+# How often a vision worker writes its creative index as a snapshot when creatives changed (0: never;
+# `manage.py build_creative_index` still does): fresh workers load the newest instead of building it.
+CREATIVE_INDEX_SNAPSHOT_SECONDS = env.int("CREATIVE_INDEX_SNAPSHOT_SECONDS", default=600)
 
 CELERY_BEAT_SCHEDULE = {
     # A heartbeat per queue: /readyz and admin show which workers answer on which queue.
@@ -54,3 +57,9 @@ CELERY_BEAT_SCHEDULE = {
     "purge-scan-photos": {"task": "shop.scans.tasks.purge_scan_photos", "schedule": 3600.0},
     "requeue-stale-scans": {"task": "shop.scans.tasks.requeue_stale_scans", "schedule": 60.0},
 }
+if CREATIVE_INDEX_SNAPSHOT_SECONDS > 0:
+    CELERY_BEAT_SCHEDULE["snapshot-creative-index"] = {
+        "task": "shop.campaigns.tasks.snapshot_creative_index",
+        "schedule": float(CREATIVE_INDEX_SNAPSHOT_SECONDS),
+        "options": {"expires": CREATIVE_INDEX_SNAPSHOT_SECONDS},
+    }

@@ -16,16 +16,29 @@ if STORAGE_BACKEND == "s3":
     AWS_DEFAULT_ACL = None
     AWS_S3_FILE_OVERWRITE = False
     _default_storage = {"BACKEND": "storages.backends.s3.S3Storage"}
+    # never given out by URL; the names are unique, so no name is looked up before an upload
+    _creative_index_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {"location": "/".join(p for p in (AWS_LOCATION.strip("/"), "creative-index") if p),
+                    "file_overwrite": True},
+    }
 else:
     MEDIA_ROOT.mkdir(parents=True, exist_ok=True)
     _default_storage = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": MEDIA_URL},
     }
+    # beside the media, not under MEDIA_ROOT: never served
+    _creative_index_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "creative-index")},
+    }
 
 STORAGES = {
     "default": _default_storage,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # snapshots of the creative index that fresh workers load (shop.campaigns.recognition)
+    "creative_index": _creative_index_storage,
 }
 
 UPLOAD_URL_EXPIRE_SECONDS = env.int("UPLOAD_URL_EXPIRE_SECONDS", default=300)

@@ -747,7 +747,8 @@ def test_compose_commands_exist():
         if not healthcheck.get("disable"):
             test = healthcheck.get("test") or dockerfile_healthcheck(DOCKERFILE)
             checked(test, compose_file=True)
-    assert checked(compose_command("migrate", services["migrate"]))[0]["subcommand"] == "migrate"
+    assert [c["subcommand"] for c in checked(compose_command("migrate", services["migrate"]))] == [
+        "migrate", "build_creative_index"]
     assert checked(compose_command("web", services["web"]))[0]["program"] == "gunicorn"
     assert checked(compose_command("beat", services["beat"]))[0]["subcommand"] == "beat"
 
@@ -792,7 +793,9 @@ def test_compose_bucket_service_applies_the_lifecycle_rule():
 
 def test_lifecycle_rule_expires_shopper_photos_and_matches_the_readme():
     lifecycle = json.loads((INFRA / "s3-lifecycle.json").read_text())
-    (rule,) = lifecycle["Rules"]
+    rule, snapshots = lifecycle["Rules"]
+    assert snapshots["Status"] == "Enabled" and snapshots["Filter"] == {"Prefix": "creative-index/"}
+    assert snapshots["NoncurrentVersionExpiration"]["NoncurrentDays"] >= 1 and "Expiration" not in snapshots
     assert rule["Status"] == "Enabled"
     assert rule["Filter"] == {"Prefix": "scans/"}
     default = settings_default("SCAN_RETENTION_DAYS")
@@ -919,7 +922,7 @@ def test_kubernetes_commands_exist_and_workers_consume_every_queue():
                         assert checked(probe)[0]["subcommand"] == "inspect", workload
     assert consumed == {"worker-vision": {Queues.VISION}, "worker-default": {Queues.DEFAULT, Queues.REPORTS}}
     (migrate,) = pod_specs()["migrate"]["containers"]
-    assert checked(migrate["command"])[0]["subcommand"] == "migrate"
+    assert [c["subcommand"] for c in checked(migrate["command"])] == ["migrate", "build_creative_index"]
 
 
 def test_workloads_wait_for_migrations():
