@@ -122,6 +122,17 @@ def save_snapshot(*, progress: Callable[[int, int], None] | None = None, force: 
     return name
 
 
+def snapshot_ready() -> str | None:
+    """What lets a fresh worker start without building the index inside its first scans: the name of
+    the newest snapshot of this code in storage, or "no creatives" when none is to be recognised. None
+    while neither holds (the deploy's `build_creative_index` has not written one for this code yet).
+    Whether that snapshot loads is only known when it is read; one refused is passed over then."""
+    if not matchable_creatives().exists():
+        return "no creatives"
+    names = _snapshot_names(storages[SNAPSHOT_STORAGE])
+    return names[-1] if names else None
+
+
 def indexed_creatives() -> int:
     """Creatives this process's index can return (0 before its first use)."""
     with _lock:

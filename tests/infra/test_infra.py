@@ -929,9 +929,21 @@ def test_workloads_wait_for_migrations():
     for workload, pod_spec in pod_specs().items():
         if workload == "migrate":
             continue
-        (init,) = pod_spec["initContainers"]
-        commands = simple_commands(init["command"])
-        assert ["python", "manage.py", "migrate", "--check"] in commands, workload
+        first, *_ = pod_spec["initContainers"]
+        assert ["python", "manage.py", "migrate", "--check"] in simple_commands(first["command"]), workload
+
+
+def test_vision_workers_wait_for_the_creative_index_snapshot_of_their_code():
+    """After the migrations (it reads the creatives), in the base and on GPU nodes, bounded by a timeout
+    that still lets the migrate Job build a 10,000-creative index (7-10 minutes)."""
+    for documents in (base_resources(), gpu_resources()):
+        for workload, pod_spec in pod_specs(documents).items():
+            waits = [n for n, init in enumerate(pod_spec.get("initContainers", []))
+                     if any(c.get("subcommand") == "wait_for_creative_index" for c in checked(init["command"]))]
+            assert waits == ([1] if workload == "worker-vision" else []), workload
+            if waits:
+                command = pod_spec["initContainers"][1]["command"]
+                assert int(command[command.index("--timeout") + 1]) >= 600 and "--strict" not in command
 
 
 def test_web_probes_reach_healthz_and_readyz_through_allowed_hosts():
