@@ -47,8 +47,8 @@ import json  # noqa: E402
 import multiprocessing  # noqa: E402
 import pickle  # noqa: E402
 import platform  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import Counter, defaultdict  # noqa: E402
 from dataclasses import replace  # noqa: E402
@@ -254,10 +254,11 @@ def scan_latency(index: CreativeIndex, photos: list[bytes], desc: str) -> tuple[
     return total, extraction
 
 
-def snapshot_round_trip(index: CreativeIndex, build_s: float) -> dict:
-    """What a fresh worker does instead of building: a snapshot written and read back (a local file)."""
+def snapshot_round_trip(index: CreativeIndex, build_s: float, path: Path) -> dict:
+    """What a fresh worker does instead of building: a snapshot written and read back (a local file,
+    kept at `path` for bench/index_sharing.py)."""
     key = b"bench" * 8
-    with tempfile.TemporaryFile() as spool:
+    with path.open("w+b") as spool:
         begin = time.perf_counter()
         size = write_snapshot(index, {"loaded": {}}, key, spool)
         written = time.perf_counter() - begin
@@ -446,7 +447,11 @@ def main() -> None:
         large.config = MatcherConfig()  # the matcher's thresholds of this code, not those pickled with the index
         print(f"\nindex of {len(large)} creatives ({sum(len(e.features) for e in large._entries.values())} features) "
               f"built in {build_large_s:.0f} s (cached after the first run)")
-        figures["snapshot"] = snapshot_round_trip(large, build_large_s)
+        for stale in OUT.glob("*.snapshot"):
+            stale.unlink()
+        snapshot = OUT / f"large-{args.creatives}-{args.filler}-{_index_key()}.snapshot"
+        figures["snapshot"] = snapshot_round_trip(large, build_large_s, snapshot)
+        (OUT / "sharing-photos.pkl").write_bytes(pickle.dumps(latency_photos[:20]))
         result_large = evaluate(large, queries, negatives, creative_size, f"match ({len(large)})")
         figures["large_index"] = print_accuracy(f"{len(large)} creatives, shortlist top {large.config.top_n}",
                                                 result_large, queries, stars)
@@ -457,6 +462,12 @@ def main() -> None:
               f"p95 {p95:.0f} ms (feature extraction p50 {e50:.0f} ms  p95 {e95:.0f} ms)")
         figures["scan_large"] = {"p50": p50, "p95": p95, "extract_p50": e50, "extract_p95": e95,
                                  "build_s": build_large_s}
+        print("\n== memory of two pool processes: the index loaded before the fork, or by each (bench/index_sharing.py)")
+        sharing = subprocess.run([sys.executable, str(ROOT / "bench" / "index_sharing.py"), "--snapshot", str(snapshot)],
+                                 capture_output=True, text=True)
+        print(sharing.stdout + sharing.stderr, end="")
+        figures["index_sharing"] = json.loads((OUT.parent / "index_sharing.json").read_text()) \
+            if sharing.returncode == 0 else {"failed": sharing.stderr[-2000:]}
     elapsed = time.perf_counter() - started
     print(f"\ntotal {elapsed:.0f} s")
     figures["elapsed_s"] = elapsed

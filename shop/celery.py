@@ -8,7 +8,7 @@ import os
 from functools import partial
 
 from celery import Celery, shared_task
-from celery.signals import before_task_publish, task_postrun, task_prerun, worker_init
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_init, worker_process_init
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
@@ -64,6 +64,41 @@ def _retain_freed_memory(**_):
     from vision.memory import retain_freed_memory
 
     retain_freed_memory()
+
+
+@worker_init.connect
+def _load_the_creative_index_before_forking(sender=None, **_):
+    """A worker consuming the vision queue loads the creative index once, in its parent process:
+    the pool's processes share it (see shop.campaigns.recognition.load_before_fork). A failure here
+    (database or storage down) leaves it to each process's first scan, as without this step."""
+    queues = sender.app.amqp.queues if sender is not None else {}
+    if Queues.VISION not in set(getattr(queues, "consume_from", None) or queues):
+        return
+    import logging
+    import time
+
+    from django.db import connections
+
+    from shop.campaigns import recognition
+
+    logger, started = logging.getLogger("shop.campaigns.recognition"), time.perf_counter()
+    try:
+        creatives = recognition.load_before_fork()
+    except Exception:
+        logger.exception("creative index not loaded before the pool forked; each process loads it at its first scan")
+        recognition.reset()
+    else:
+        logger.info("creative index loaded before the pool forked", extra={
+            "creatives": creatives, "seconds": round(time.perf_counter() - started, 2)})
+    finally:
+        connections.close_all()  # the forked processes open their own
+
+
+@worker_process_init.connect
+def _creative_index_after_fork(**_):
+    from shop.campaigns.recognition import after_fork
+
+    after_fork()
 
 
 default_task = partial(shared_task, shop_queue=Queues.DEFAULT)

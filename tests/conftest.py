@@ -85,12 +85,12 @@ def shopper_client(db):
 
 
 @contextmanager
-def celery_worker_process(*, env: dict[str, str], queues: str, log_path: Path):
+def celery_worker_process(*, env: dict[str, str], queues: str, log_path: Path, concurrency: int = 1):
     """A real `celery worker` subprocess, stopped (warm shutdown) when the block ends."""
     child_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "shop.settings", "PYTHONUNBUFFERED": "1", **env}
     cmd = [
         sys.executable, "-m", "celery", "-A", "shop", "worker",
-        "-Q", queues, "--concurrency", "1", "--loglevel", "INFO",
+        "-Q", queues, "--concurrency", str(concurrency), "--loglevel", "INFO",
         "--without-gossip", "--without-mingle", "--hostname", f"test-{os.getpid()}@%h",
     ]  # fmt: skip
     with open(log_path, "wb") as log:
@@ -111,10 +111,10 @@ def worker_process(transactional_db, tmp_path):
     """Start a real worker on a broker, against this test's database: `worker_process(broker_env)`."""
 
     @contextmanager
-    def start(broker_env: dict[str, str], queues: str = "default"):
+    def start(broker_env: dict[str, str], queues: str = "default", concurrency: int = 1):
         env = {"DATABASE_URL": current_database_url(), **broker_env}
         log_path = tmp_path / "worker.log"
-        with celery_worker_process(env=env, queues=queues, log_path=log_path) as proc:
+        with celery_worker_process(env=env, queues=queues, log_path=log_path, concurrency=concurrency) as proc:
             proc.log_path = log_path
             yield proc
 

@@ -19,6 +19,7 @@ over for an older one, or the index is built from the features as without snapsh
 
 from __future__ import annotations
 
+import gc
 import logging
 import secrets
 import tempfile
@@ -120,6 +121,35 @@ def save_snapshot(*, progress: Callable[[int, int], None] | None = None, force: 
             storage.delete(older)
     logger.info("creative index snapshot written", extra={"snapshot": name, "creatives": creatives})
     return name
+
+
+def load_before_fork() -> int:
+    """Load this process's index (from the newest snapshot) and do its pending work, in a worker's
+    parent process before the pool forks: the pool's processes then share its pages copy-on-write
+    (the FAISS lists and the NumPy arrays are never written by a scan), instead of each reading the
+    snapshot into memory of its own, and a process that replaces one that died starts with it. Each
+    process still applies what changed since. Returns the creatives it holds.
+
+    FAISS runs on one OpenMP thread meanwhile: GNU OpenMP's thread pool does not survive a fork, and
+    a process whose parent had started one hangs in its first parallel search. `after_fork` gives
+    the forked processes their threads back. `bench/index_sharing.py` measures what is shared."""
+    import faiss
+
+    _state["omp_threads"] = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    with using_creative_index() as index:
+        index.refresh()
+        creatives = len(index)
+    gc.freeze()  # the forked processes' garbage collector leaves the index's objects (and their pages) alone
+    return creatives
+
+
+def after_fork() -> None:
+    """In a forked pool process: FAISS's OpenMP threads as they were before `load_before_fork`."""
+    if _state.get("omp_threads"):
+        import faiss
+
+        faiss.omp_set_num_threads(_state["omp_threads"])
 
 
 def snapshot_ready() -> str | None:
