@@ -19,7 +19,9 @@ What it measures (figures, not pass/fail; see the README's "Ad scans" section):
   creatives and with ``--filler`` creatives in all (and what a fresh worker does instead of building
   the large index: a snapshot written and loaded, against the build's time): cheap filler creatives from 50 more templates
   at 300x400 pixels (features at most 400 each) fill the index up to that size; accuracy and false
-  accepts are measured at that size too.
+  accepts are measured at that size too;
+* the memory of two pool processes sharing that snapshot's index, loaded before the fork, against
+  each reading it (``bench/index_sharing.py``, on the snapshot and 20 photos left in the cache).
 
 Generated features (with each photo's grey image, losslessly, for the matcher's look in place), photos
 for the latency runs and the built large index are cached under
