@@ -20,7 +20,6 @@ leaves in `bench/out/ad_recognition/` (run that first; its figures then include 
 from __future__ import annotations
 
 import argparse
-import gc
 import io
 import json
 import multiprocessing
@@ -55,17 +54,17 @@ def read_index(path: Path):
     return index
 
 
-def child(index, snapshot: Path, photos: list[bytes], threads: int, report, release) -> None:
-    import faiss
+def child(index, snapshot: Path, photos: list[bytes], threads: int | None, report, release) -> None:
     from PIL import Image
 
     from vision.creatives import extract_photo_features
+    from vision.memory import after_fork
 
     begin = time.perf_counter()
     if index is None:
         index = read_index(snapshot)
     else:
-        faiss.omp_set_num_threads(threads)  # as shop.campaigns.recognition.after_fork
+        after_fork(threads)  # as shop.campaigns.recognition.after_fork
     loaded = time.perf_counter() - begin
     answers = []
     for data in photos:
@@ -75,15 +74,13 @@ def child(index, snapshot: Path, photos: list[bytes], threads: int, report, rele
     release.recv()  # stay alive until the parent has measured itself beside its children
 
 
-def run(mode: str, snapshot: Path, photos_path: Path, processes: int) -> dict:
-    import faiss
+def run(mode: str, snapshot: Path, photos: list[bytes], processes: int) -> dict:
+    from vision.memory import loading_to_share_after_fork
 
-    photos = pickle.loads(photos_path.read_bytes())
-    threads, index, begin = faiss.omp_get_max_threads(), None, time.perf_counter()
-    if mode == "shared":
-        faiss.omp_set_num_threads(1)  # no OpenMP thread pool before the fork
-        index = read_index(snapshot)
-        gc.freeze()
+    threads, index, begin = None, None, time.perf_counter()
+    if mode == "shared":  # as shop.campaigns.recognition.load_before_fork
+        with loading_to_share_after_fork() as threads:
+            index = read_index(snapshot)
     parent_load = time.perf_counter() - begin
     context = multiprocessing.get_context("fork")
     pipes = [context.Pipe() for _ in range(processes)]
@@ -114,9 +111,7 @@ def main() -> None:
         sys.exit("no snapshot or photos: run bench/ad_recognition.py first, or give --snapshot and --photos")
     if args.mode:
         photos = pickle.loads(args.photos.read_bytes())[: args.scans]
-        chosen = args.photos.with_suffix(".run.pkl")
-        chosen.write_bytes(pickle.dumps(photos))
-        print(json.dumps(run(args.mode, snapshot, chosen, args.processes)))
+        print(json.dumps(run(args.mode, snapshot, photos, args.processes)))
         return
     print(f"snapshot {snapshot.name} ({snapshot.stat().st_size / 2**20:.0f} MiB), {args.processes} processes, "
           f"{args.scans} scans each")
@@ -141,7 +136,6 @@ def main() -> None:
     print(f"shared / each, family PSS: {ratio:.2f}; same answers in both modes: {same}")
     if not same:
         sys.exit("the modes answered differently")
-    CACHE.mkdir(parents=True, exist_ok=True)
     (CACHE.parent / "index_sharing.json").write_text(json.dumps({**results, "ratio": ratio}, indent=2))
 
 

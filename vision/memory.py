@@ -1,4 +1,5 @@
-"""Keep freed memory in the process for reuse (glibc malloc tuning for the vision workers).
+"""Keep freed memory in the process for reuse (glibc malloc tuning for the vision workers), and share
+what a worker's parent loads with the processes it forks (`loading_to_share_after_fork`).
 
 SIFT on a phone photo builds a scale-space pyramid of ~100 MB and frees it again. By default
 glibc returns large blocks to the kernel on free (they are mmapped, or the heap top is trimmed),
@@ -12,6 +13,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
+from contextlib import contextmanager
+from typing import Iterator
 
 M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
@@ -36,3 +40,25 @@ def retain_freed_memory() -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return all(mallopt(option, value) == 1 for option, value in (
         (M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_TOP_PAD, TOP_PAD)))
+
+
+@contextmanager
+def loading_to_share_after_fork() -> Iterator[int]:
+    """Around loading what a process's forked children will share (a worker's parent before its pool
+    forks): FAISS runs on one OpenMP thread meanwhile, as GNU OpenMP's thread pool does not survive a
+    fork (a child whose parent had started one hangs in its first parallel search); on leaving, the
+    garbage collector is frozen, so the children's collectors leave the loaded objects, and their
+    pages, alone. Yields FAISS's thread count, for `after_fork` in the children."""
+    import faiss
+
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield threads
+    gc.freeze()
+
+
+def after_fork(threads: int) -> None:
+    """In a forked child: FAISS's OpenMP threads as they were before `loading_to_share_after_fork`."""
+    import faiss
+
+    faiss.omp_set_num_threads(threads)

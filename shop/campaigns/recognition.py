@@ -19,7 +19,6 @@ over for an older one, or the index is built from the features as without snapsh
 
 from __future__ import annotations
 
-import gc
 import logging
 import secrets
 import tempfile
@@ -130,26 +129,24 @@ def load_before_fork() -> int:
     snapshot into memory of its own, and a process that replaces one that died starts with it. Each
     process still applies what changed since. Returns the creatives it holds.
 
-    FAISS runs on one OpenMP thread meanwhile: GNU OpenMP's thread pool does not survive a fork, and
-    a process whose parent had started one hangs in its first parallel search. `after_fork` gives
-    the forked processes their threads back. `bench/index_sharing.py` measures what is shared."""
-    import faiss
+    FAISS runs on one OpenMP thread meanwhile and the garbage collector is frozen after
+    (`vision.memory.loading_to_share_after_fork`); `after_fork` gives the forked processes their
+    threads back. `bench/index_sharing.py` measures what is shared."""
+    from vision.memory import loading_to_share_after_fork
 
-    _state["omp_threads"] = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    with using_creative_index() as index:
-        index.refresh()
-        creatives = len(index)
-    gc.freeze()  # the forked processes' garbage collector leaves the index's objects (and their pages) alone
-    return creatives
+    with loading_to_share_after_fork() as threads:
+        _state["omp_threads"] = threads
+        with using_creative_index() as index:
+            index.refresh()
+            return len(index)
 
 
 def after_fork() -> None:
     """In a forked pool process: FAISS's OpenMP threads as they were before `load_before_fork`."""
     if _state.get("omp_threads"):
-        import faiss
+        from vision.memory import after_fork as give_threads_back
 
-        faiss.omp_set_num_threads(_state["omp_threads"])
+        give_threads_back(_state["omp_threads"])
 
 
 def snapshot_ready() -> str | None:

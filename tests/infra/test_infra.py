@@ -941,8 +941,8 @@ def test_vision_workers_wait_for_the_creative_index_snapshot_of_their_code():
             waits = [n for n, init in enumerate(pod_spec.get("initContainers", []))
                      if any(c.get("subcommand") == "wait_for_creative_index" for c in checked(init["command"]))]
             assert waits == ([1] if workload == "worker-vision" else []), workload
-            if waits:
-                command = pod_spec["initContainers"][1]["command"]
+            for n in waits:
+                command = pod_spec["initContainers"][n]["command"]
                 assert int(command[command.index("--timeout") + 1]) >= 600 and "--strict" not in command
 
 
