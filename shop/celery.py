@@ -95,10 +95,23 @@ def _load_the_creative_index_before_forking(sender=None, **_):
 
 
 @worker_process_init.connect
-def _creative_index_after_fork(**_):
+def _vision_threads_after_fork(**_):
+    """In each pool process: FAISS's threads back after the parent's index loading, then
+    `VISION_THREADS` (when set) for OpenCV and FAISS as for torch: one process per core, one thread
+    each, so that the processes' SIFT passes and index searches do not oversubscribe the cores (see
+    vision.threads)."""
+    import logging
+
+    from django.conf import settings
+
     from shop.campaigns.recognition import after_fork
+    from vision.threads import threads_in_use, use_threads
 
     after_fork()
+    if settings.VISION_THREADS:
+        use_threads(settings.VISION_THREADS)
+    logging.getLogger("shop.vision").info("vision threads of this worker process", extra={
+        "vision_threads": settings.VISION_THREADS, **threads_in_use()})
 
 
 default_task = partial(shared_task, shop_queue=Queues.DEFAULT)

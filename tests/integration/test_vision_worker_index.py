@@ -1,6 +1,7 @@
 """A real vision worker with two pool processes loads the creative index once, in its parent, before
 the pool forks: the processes share it (copy-on-write) instead of each reading the snapshot, and
-they recognise ads with it (FAISS's OpenMP searches do not hang after the fork)."""
+they recognise ads with it (FAISS's OpenMP searches do not hang after the fork). With
+`VISION_THREADS=1` each process runs OpenCV and FAISS on one thread, as torch."""
 
 import io
 import json
@@ -38,7 +39,8 @@ def test_a_vision_worker_loads_the_creative_index_before_its_pool_forks(
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(var / "creative-index")}}}
     call_command("build_creative_index", stdout=io.StringIO(), verbosity=0)
-    env = {"CELERY_BROKER_URL": REDIS_TEST_BROKER, "VISION_MODEL": TEST_MODEL_KEY, "SHOP_VAR_DIR": str(var)}
+    env = {"CELERY_BROKER_URL": REDIS_TEST_BROKER, "VISION_MODEL": TEST_MODEL_KEY, "SHOP_VAR_DIR": str(var),
+           "VISION_THREADS": "1"}
     shopper = new_shopper_client()
     with worker_process(env, queues="vision", concurrency=2) as worker, celery_publishing_to(REDIS_TEST_BROKER):
         def loaded():
@@ -65,3 +67,6 @@ def test_a_vision_worker_loads_the_creative_index_before_its_pool_forks(
     before_fork = [r for r in records if r["message"] == "creative index loaded before the pool forked"]
     assert len(from_snapshot) == 1 and from_snapshot[0]["creatives"] == 4, "read once, by the parent"
     assert len(before_fork) == 1 and before_fork[0]["creatives"] == 4
+    threads = [r for r in records if r["message"] == "vision threads of this worker process"]
+    assert len(threads) == 2, "one record per pool process"
+    assert all(r["opencv_threads"] == 1 and r["faiss_threads"] == 1 for r in threads), threads
