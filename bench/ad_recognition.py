@@ -20,6 +20,8 @@ What it measures (figures, not pass/fail; see the README's "Ad scans" section):
   the large index: a snapshot written and loaded, against the build's time): cheap filler creatives from 50 more templates
   at 300x400 pixels (features at most 400 each) fill the index up to that size; accuracy and false
   accepts are measured at that size too;
+* process layouts of a worker at that size under full load: one or two processes, OpenCV and FAISS
+  on one or two threads each (``vision.threads``), p50/p95 per scan and scans per second;
 * the memory of two pool processes sharing that snapshot's index, loaded before the fork, against
   each reading it (``bench/index_sharing.py``, on the snapshot and 20 photos left in the cache).
 
@@ -60,7 +62,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import cv2  # noqa: E402
-import faiss  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from tqdm import tqdm  # noqa: E402
@@ -68,6 +69,7 @@ from tqdm import tqdm  # noqa: E402
 from vision import adgen  # noqa: E402
 from vision.creative_snapshots import read_snapshot, write_snapshot  # noqa: E402
 from vision.memory import retain_freed_memory  # noqa: E402
+from vision.threads import use_threads  # noqa: E402
 from vision.creatives import (  # noqa: E402
     CreativeFeatures,
     CreativeIndex,
@@ -102,8 +104,7 @@ def _index_key() -> str:
 
 
 def _single_thread() -> None:
-    cv2.setNumThreads(1)
-    faiss.omp_set_num_threads(1)
+    use_threads(1)
     retain_freed_memory()  # as the Celery workers do (shop/celery.py)
 
 
@@ -254,6 +255,47 @@ def scan_latency(index: CreativeIndex, photos: list[bytes], desc: str) -> tuple[
         total.append((end - start) * 1000)
         extraction.append((middle - start) * 1000)
     return total, extraction
+
+
+LAYOUTS = ((1, 1), (1, 2), (2, 1), (2, 2))  # (worker processes, OpenCV and FAISS threads each)
+_LAYOUT_STATE: dict = {}  # what the forked layout processes read (the index and photos, shared copy-on-write)
+
+
+def _layout_scans(job):
+    """In a forked process: `threads` for OpenCV and FAISS, then every `step`-th photo from `first`."""
+    threads, first, step = job
+    use_threads(threads)
+    index, images = _LAYOUT_STATE["index"], _LAYOUT_STATE["images"]
+    index.match(images[first])  # warm-up (its pages, its threads)
+    times, began = [], time.time()
+    for image in images[first::step]:
+        start = time.perf_counter()
+        index.match(image)
+        times.append((time.perf_counter() - start) * 1000)
+    return times, began, time.time()
+
+
+def process_layouts(index: CreativeIndex, photos: list[bytes]) -> dict:
+    """Full scans (features and match) in each layout of a 2-core worker: one or two processes, each
+    giving OpenCV and FAISS one or two threads, every process scanning its share of the photos at
+    once (the worker under full load). Per layout: p50/p95 ms per scan and scans per second over the
+    time all processes took. (1, 2) is what one scan at a time gets from both cores; (2, 2) is a
+    worker that leaves the libraries' defaults (one thread per core in each process)."""
+    _LAYOUT_STATE.update(index=index, images=[Image.open(io.BytesIO(data)).convert("RGB") for data in photos])
+    figures = {}
+    try:
+        for processes, threads in LAYOUTS:
+            with multiprocessing.get_context("fork").Pool(processes) as pool:
+                parts = pool.map(_layout_scans, [(threads, first, processes) for first in range(processes)])
+            times = [t for part, _, _ in parts for t in part]
+            wall = max(end for _, _, end in parts) - min(began for _, began, _ in parts)
+            p50, p95 = _percentiles(times)
+            figures[f"{processes}x{threads}"] = {"p50": p50, "p95": p95, "scans_per_s": len(times) / wall}
+            print(f"{processes} process(es) x {threads} thread(s): p50 {p50:4.0f} ms  p95 {p95:4.0f} ms  "
+                  f"{len(times) / wall:.2f} scans/s", flush=True)
+    finally:
+        _LAYOUT_STATE.clear()
+    return figures
 
 
 def snapshot_round_trip(index: CreativeIndex, build_s: float, path: Path) -> dict:
@@ -464,6 +506,9 @@ def main() -> None:
               f"p95 {p95:.0f} ms (feature extraction p50 {e50:.0f} ms  p95 {e95:.0f} ms)")
         figures["scan_large"] = {"p50": p50, "p95": p95, "extract_p50": e50, "extract_p95": e95,
                                  "build_s": build_large_s}
+        print(f"\n== process layouts of a {os.cpu_count()}-core worker at {len(large)} creatives, all processes "
+              "scanning at once (vision.threads; VISION_THREADS)")
+        figures["layouts"] = process_layouts(large, latency_photos)
         print("\n== memory of two pool processes: the index loaded before the fork, or by each (bench/index_sharing.py)")
         sharing = subprocess.run([sys.executable, str(ROOT / "bench" / "index_sharing.py"), "--snapshot", str(snapshot)],
                                  capture_output=True, text=True)
