@@ -34,9 +34,12 @@ def test_worker_on_redis_broker_runs_a_task_that_writes_a_row(worker_process):
             conn.ensure_connection(max_retries=1)
     except Exception:
         pytest.fail("Redis must answer on 127.0.0.1:6379 (.ci/run starts it)")
-    with worker_process({"CELERY_BROKER_URL": REDIS_URL}) as proc, Connection(REDIS_URL) as conn:
+    with worker_process({"CELERY_BROKER_URL": REDIS_URL, "VISION_THREADS": "1"}) as proc, \
+            Connection(REDIS_URL) as conn:
         heartbeat = _publish_and_wait(conn, proc)
     assert heartbeat.hostname.startswith("test-")
+    # a worker of the default queue leaves OpenCV and FAISS alone (a vision worker logs their threads)
+    assert "vision threads of this worker process" not in proc.log_path.read_text()
 
 
 def test_worker_on_embedded_broker_runs_a_task_that_writes_a_row(worker_process, tmp_path):
