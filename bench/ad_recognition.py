@@ -57,6 +57,7 @@ import time  # noqa: E402
 from collections import Counter, defaultdict  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import NamedTuple  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -241,12 +242,19 @@ def evaluate(index: CreativeIndex, queries, negatives, creatives_size, desc: str
             "accepted": {kind: values for kind, values in accepted.items()}}
 
 
-def scan_latency(index: CreativeIndex, photos: list[bytes], desc: str) -> tuple[list[float], list[float]]:
-    """Full scans one at a time: (total ms, of which feature extraction ms)."""
+class Scans(NamedTuple):
+    total: list[float]  # ms per scan
+    extraction: list[float]  # ... of which feature extraction
+    began: float  # wall clock (time.time()) at the first timed scan's start and at the last one's end
+    ended: float
+
+
+def scan_latency(index: CreativeIndex, images: list[Image.Image], desc: str | None) -> Scans:
+    """Full scans one at a time, after a warm-up scan of the first photo (`desc` None: no progress bar)."""
     total, extraction = [], []
-    images = [Image.open(io.BytesIO(data)).convert("RGB") for data in photos]
-    index.match(images[0])  # warm-up
-    for image in tqdm(images, desc=desc, unit="scan"):
+    index.match(images[0])  # warm-up (its pages, its threads)
+    began = time.time()
+    for image in tqdm(images, desc=desc, unit="scan", disable=desc is None):
         start = time.perf_counter()
         features = extract_photo_features(image)
         middle = time.perf_counter()
@@ -254,41 +262,34 @@ def scan_latency(index: CreativeIndex, photos: list[bytes], desc: str) -> tuple[
         end = time.perf_counter()
         total.append((end - start) * 1000)
         extraction.append((middle - start) * 1000)
-    return total, extraction
+    return Scans(total, extraction, began, time.time())
 
 
 LAYOUTS = ((1, 1), (1, 2), (2, 1), (2, 2))  # (worker processes, OpenCV and FAISS threads each)
 _LAYOUT_STATE: dict = {}  # what the forked layout processes read (the index and photos, shared copy-on-write)
 
 
-def _layout_scans(job):
+def _layout_scans(job) -> Scans:
     """In a forked process: `threads` for OpenCV and FAISS, then every `step`-th photo from `first`."""
     threads, first, step = job
     use_threads(threads)
-    index, images = _LAYOUT_STATE["index"], _LAYOUT_STATE["images"]
-    index.match(images[first])  # warm-up (its pages, its threads)
-    times, began = [], time.time()
-    for image in images[first::step]:
-        start = time.perf_counter()
-        index.match(image)
-        times.append((time.perf_counter() - start) * 1000)
-    return times, began, time.time()
+    return scan_latency(_LAYOUT_STATE["index"], _LAYOUT_STATE["images"][first::step], None)
 
 
-def process_layouts(index: CreativeIndex, photos: list[bytes]) -> dict:
+def process_layouts(index: CreativeIndex, images: list[Image.Image]) -> dict:
     """Full scans (features and match) in each layout of a 2-core worker: one or two processes, each
     giving OpenCV and FAISS one or two threads, every process scanning its share of the photos at
     once (the worker under full load). Per layout: p50/p95 ms per scan and scans per second over the
     time all processes took. (1, 2) is what one scan at a time gets from both cores; (2, 2) is a
     worker that leaves the libraries' defaults (one thread per core in each process)."""
-    _LAYOUT_STATE.update(index=index, images=[Image.open(io.BytesIO(data)).convert("RGB") for data in photos])
+    _LAYOUT_STATE.update(index=index, images=images)
     figures = {}
     try:
         for processes, threads in LAYOUTS:
             with multiprocessing.get_context("fork").Pool(processes) as pool:
                 parts = pool.map(_layout_scans, [(threads, first, processes) for first in range(processes)])
-            times = [t for part, _, _ in parts for t in part]
-            wall = max(end for _, _, end in parts) - min(began for _, began, _ in parts)
+            times = [t for part in parts for t in part.total]
+            wall = max(part.ended for part in parts) - min(part.began for part in parts)
             p50, p95 = _percentiles(times)
             figures[f"{processes}x{threads}"] = {"p50": p50, "p95": p95, "scans_per_s": len(times) / wall}
             print(f"{processes} process(es) x {threads} thread(s): p50 {p50:4.0f} ms  p95 {p95:4.0f} ms  "
@@ -467,7 +468,8 @@ def main() -> None:
     figures["reference_ratio_p50"] = float(ratio)
 
     # scan latency at N
-    total, extraction = scan_latency(index, latency_photos, f"scans ({len(index)})")
+    latency_images = [Image.open(io.BytesIO(data)).convert("RGB") for data in latency_photos]  # decoded once
+    total, extraction, _, _ = scan_latency(index, latency_images, f"scans ({len(index)})")
     p50, p95 = _percentiles(total)
     e50, e95 = _percentiles(extraction)
     print(f"\n== full scan latency with {len(index)} creatives, {len(total)} scans: p50 {p50:.0f} ms  p95 {p95:.0f} ms "
@@ -499,7 +501,7 @@ def main() -> None:
         result_large = evaluate(large, queries, negatives, creative_size, f"match ({len(large)})")
         figures["large_index"] = print_accuracy(f"{len(large)} creatives, shortlist top {large.config.top_n}",
                                                 result_large, queries, stars)
-        total, extraction = scan_latency(large, latency_photos, f"scans ({len(large)})")
+        total, extraction, _, _ = scan_latency(large, latency_images, f"scans ({len(large)})")
         p50, p95 = _percentiles(total)
         e50, e95 = _percentiles(extraction)
         print(f"\n== full scan latency with {len(large)} creatives, {len(total)} scans: p50 {p50:.0f} ms  "
@@ -508,7 +510,7 @@ def main() -> None:
                                  "build_s": build_large_s}
         print(f"\n== process layouts of a {os.cpu_count()}-core worker at {len(large)} creatives, all processes "
               "scanning at once (vision.threads; VISION_THREADS)")
-        figures["layouts"] = process_layouts(large, latency_photos)
+        figures["layouts"] = process_layouts(large, latency_images)
         print("\n== memory of two pool processes: the index loaded before the fork, or by each (bench/index_sharing.py)")
         sharing = subprocess.run([sys.executable, str(ROOT / "bench" / "index_sharing.py"), "--snapshot", str(snapshot)],
                                  capture_output=True, text=True)

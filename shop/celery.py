@@ -66,9 +66,6 @@ def _retain_freed_memory(**_):
     retain_freed_memory()
 
 
-_vision_worker = {"consumes": False}  # set in a worker's parent when it consumes the vision queue
-
-
 @worker_init.connect
 def _load_the_creative_index_before_forking(sender=None, **_):
     """A worker consuming the vision queue loads the creative index once, in its parent process:
@@ -77,7 +74,6 @@ def _load_the_creative_index_before_forking(sender=None, **_):
     queues = sender.app.amqp.queues if sender is not None else {}
     if Queues.VISION not in set(getattr(queues, "consume_from", None) or queues):
         return
-    _vision_worker["consumes"] = True  # read by its pool processes after the fork
     import logging
     import time
 
@@ -100,23 +96,20 @@ def _load_the_creative_index_before_forking(sender=None, **_):
 
 @worker_process_init.connect
 def _vision_threads_after_fork(**_):
-    """In each pool process: FAISS's threads back after the parent's index loading, then
-    `VISION_THREADS` (when set) for OpenCV and FAISS as for torch: one process per core, one thread
-    each, so that the processes' SIFT passes and index searches do not oversubscribe the cores (see
-    vision.threads). A worker of the other queues imports neither library."""
+    """In each pool process of a vision worker: `VISION_THREADS` (when set) for OpenCV and FAISS as
+    for torch, one process per core and one thread each, so that the processes' SIFT passes and index
+    searches do not oversubscribe the cores (see vision.threads); else FAISS's threads back after the
+    parent's index loading. A worker of the other queues imports neither library."""
     import logging
 
     from django.conf import settings
 
     from shop.campaigns.recognition import after_fork
 
-    after_fork()
-    if not _vision_worker["consumes"]:
+    if not after_fork(settings.VISION_THREADS):
         return
-    from vision.threads import threads_in_use, use_threads
+    from vision.threads import threads_in_use
 
-    if settings.VISION_THREADS:
-        use_threads(settings.VISION_THREADS)
     logging.getLogger("shop.vision").info("vision threads of this worker process", extra={
         "vision_threads": settings.VISION_THREADS, **threads_in_use()})
 

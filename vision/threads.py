@@ -3,7 +3,7 @@
 Both default to one thread per core in every process. A vision worker runs a process per core, so
 under load each scan's SIFT and index search would then compete with the other processes' threads
 for the same cores: on the 2-core benchmark machine two processes with two threads each scanned
-ads 10 % slower, at an 11 % higher p95, than with one thread each (bench/ad_recognition.py, process
+ads 9 % slower, at an 11 % higher p95, than with one thread each (bench/ad_recognition.py, process
 layouts). torch's threads are set where the model is loaded (vision.registry.load_embedder).
 """
 

@@ -141,12 +141,22 @@ def load_before_fork() -> int:
             return len(index)
 
 
-def after_fork() -> None:
-    """In a forked pool process: FAISS's OpenMP threads as they were before `load_before_fork`."""
-    if _state.get("omp_threads"):
+def after_fork(threads: int | None = None) -> bool:
+    """In a forked pool process of a vision worker (whose parent ran `load_before_fork`): `threads`
+    for OpenCV and FAISS when given (`VISION_THREADS`, see vision.threads), else FAISS's OpenMP
+    threads as they were before `load_before_fork`. In other workers' processes it does nothing, and
+    says so: False."""
+    if not _state.get("omp_threads"):
+        return False
+    if threads:
+        from vision.threads import use_threads
+
+        use_threads(threads)
+    else:
         from vision.memory import after_fork as give_threads_back
 
         give_threads_back(_state["omp_threads"])
+    return True
 
 
 def snapshot_ready() -> str | None:

@@ -74,7 +74,7 @@ class Command(BaseCommand):
             # Each worker process would otherwise run torch, OpenCV and FAISS with one thread per core:
             # N processes oversubscribe the CPU (bench/scan_latency.py: CLIP throughput fell from 2.0
             # to 1.5 scans/s with 2 processes, one thread each gave 3.2; bench/ad_recognition.py: ad
-            # scans 10 % slower).
+            # scans 9 % slower).
             env["VISION_THREADS"] = str(max(1, (os.cpu_count() or 1) // options["worker_concurrency"]))
         worker = [
             python, "-m", "celery", "-A", "shop", "worker", "--beat",
