@@ -17,6 +17,8 @@ from rest_framework.test import APIClient
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+pytest_plugins = ["tests.campaigns.fixtures"]  # campaign_with_creatives, for the campaign and worker tests
+
 
 def pytest_sessionfinish(session, exitstatus):
     """Stop the embedded PostgreSQL if this test session started it."""

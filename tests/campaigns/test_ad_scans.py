@@ -1,65 +1,24 @@
 import io
-from datetime import date
 
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image, ImageDraw
 from vision import adgen
 
 from catalog.models import Product
 from shop.campaigns import recognition
-from shop.campaigns.models import AdCreative, AdCreativeProduct, Campaign, ScanAttribution
-from shop.campaigns.services import ad_creative_prepare
+from shop.campaigns.models import AdCreative, ScanAttribution
+from tests.campaigns.fixtures import TEMPLATE_SEED, scan_recognising
 from tests.scans.conftest import jpeg, new_shopper_client, street_photo_of
 from tests.scans.test_scan_api import post_scan
-
-TEMPLATE_SEED = 3
-
 
 @pytest.fixture(autouse=True)
 def _fresh_index():
     recognition.reset()
     yield
     recognition.reset()
-
-
-def register_creative(campaign: Campaign, page: adgen.Creative, name: str, products: list[Product]) -> AdCreative:
-    creative = AdCreative(campaign=campaign, name=name, metadata={"headline": name})
-    creative.image.save(f"{name}.jpg", ContentFile(jpeg(page.image)), save=False)
-    ad_creative_prepare(creative=creative)
-    creative.save()
-    width, height = page.image.size
-    for position, (product, box) in enumerate(zip(products, page.products, strict=False)):
-        x0, y0, x1, y1 = box.box
-        AdCreativeProduct.objects.create(
-            creative=creative, product=product, position=position,
-            x0=x0 / width, y0=y0 / height, x1=x1 / width, y1=y1 / height,
-        )  # fmt: skip
-    return creative
-
-
-@pytest.fixture
-def campaign_with_creatives(demo_catalog):
-    campaign = Campaign.objects.create(
-        name="Autumn print", code="autumn-print", channel="magazine", starts_on=date(2026, 9, 1), status="active"
-    )
-    template = adgen.make_template(TEMPLATE_SEED)
-    products = list(Product.objects.order_by("id"))
-    creatives = []
-    for n in range(4):
-        page = adgen.make_creative(template, seed=n, detail="rich")
-        creatives.append((register_creative(campaign, page, f"autumn-{n}", products[n * 3 : n * 3 + 3]), page))
-    return campaign, template, creatives
-
-
-def _scan_recognising(shopper, creative_page, django_capture_on_commit_callbacks, seed=5) -> dict:
-    photo, _ = adgen.photograph(creative_page.image, seed=seed, difficulty="easy")
-    with django_capture_on_commit_callbacks(execute=True):
-        scan_id = post_scan(shopper, jpeg(photo)).json()["id"]
-    return shopper.get(f"/api/v1/scans/{scan_id}/").json()
 
 
 def test_a_photographed_creative_is_recognised_and_attributed(campaign_with_creatives, django_capture_on_commit_callbacks):
@@ -103,7 +62,7 @@ def test_a_creative_with_unreadable_features_is_left_out_and_the_others_still_re
     AdCreative.objects.filter(pk=damaged.pk).update(features=b"not a features archive")
     recognition.reset()  # a worker process that starts now
     creative, page = creatives[1]
-    body = _scan_recognising(new_shopper_client(), page, django_capture_on_commit_callbacks, seed=6)
+    body = scan_recognising(new_shopper_client(), page, django_capture_on_commit_callbacks, seed=6)
     assert body["status"] == "done" and body["ad"]["creative"]["id"] == creative.id, body
     with recognition.using_creative_index() as index:
         assert damaged.pk not in index and creative.pk in index
@@ -133,12 +92,12 @@ def test_a_recognised_creative_keeps_its_scans_it_is_set_inactive_not_deleted(
 ):
     campaign, _, creatives = campaign_with_creatives
     creative, page = creatives[2]
-    assert _scan_recognising(new_shopper_client(), page, django_capture_on_commit_callbacks)["result_kind"] == "ad"
+    assert scan_recognising(new_shopper_client(), page, django_capture_on_commit_callbacks)["result_kind"] == "ad"
     response = marketer.post(f"/admin/campaigns/adcreative/{creative.pk}/delete/", {"post": "yes"})
     assert response.status_code == 200 and "protected" in response.content.decode().lower()
     assert AdCreative.objects.filter(pk=creative.pk).exists() and ScanAttribution.objects.count() == 1
     AdCreative.objects.filter(pk=creative.pk).update(status=AdCreative.Status.INACTIVE)
-    assert _scan_recognising(new_shopper_client(), page, django_capture_on_commit_callbacks, seed=6)["result_kind"] != "ad"
+    assert scan_recognising(new_shopper_client(), page, django_capture_on_commit_callbacks, seed=6)["result_kind"] != "ad"
     # deleting the whole campaign deletes its history with it, as the marketer asked
     campaign.delete()
     assert not ScanAttribution.objects.exists()
@@ -247,7 +206,7 @@ def test_admin_lists_count_creatives_and_scans_without_reading_features(
 
     campaign, _, creatives = campaign_with_creatives
     for seed in (5, 6):
-        assert _scan_recognising(new_shopper_client(), creatives[2][1], django_capture_on_commit_callbacks,
+        assert scan_recognising(new_shopper_client(), creatives[2][1], django_capture_on_commit_callbacks,
                                  seed=seed)["result_kind"] == "ad"
     pages = ("/admin/campaigns/campaign/", f"/admin/campaigns/campaign/{campaign.pk}/change/",
              "/admin/campaigns/adcreative/", "/admin/campaigns/scanattribution/")

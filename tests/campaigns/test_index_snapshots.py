@@ -15,7 +15,7 @@ from catalog.models import Product
 from shop.campaigns import recognition
 from shop.campaigns.models import AdCreative
 from shop.campaigns.tasks import snapshot_creative_index
-from tests.campaigns.test_ad_scans import _scan_recognising, campaign_with_creatives, register_creative  # noqa: F401
+from tests.campaigns.fixtures import register_creative, scan_recognising
 from tests.scans.conftest import new_shopper_client
 from tests.shoppers.storage import bucket_keys, s3_storage
 
@@ -58,7 +58,7 @@ def test_a_fresh_worker_loads_the_snapshot_and_recognises_without_learning_again
     assert len(compared) == 4  # the command built the index from the features
     compared.clear()
     recognition.reset()  # a fresh worker process
-    body = _scan_recognising(new_shopper_client(), creatives[1][1], django_capture_on_commit_callbacks)
+    body = scan_recognising(new_shopper_client(), creatives[1][1], django_capture_on_commit_callbacks)
     assert body["result_kind"] == "ad" and body["ad"]["creative"]["id"] == creatives[1][0].id
     assert compared == [], "loaded from the snapshot: no creative compared with its neighbours again"
 

@@ -13,7 +13,6 @@ from django.core.management import CommandError, call_command
 
 from shop.campaigns import recognition
 from shop.campaigns.models import AdCreative
-from tests.campaigns.test_ad_scans import campaign_with_creatives  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

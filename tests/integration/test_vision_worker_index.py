@@ -10,7 +10,6 @@ import pytest
 from django.core.management import call_command
 from vision import adgen
 
-from tests.campaigns.test_ad_scans import campaign_with_creatives  # noqa: F401
 from tests.conftest import REDIS_TEST_BROKER, TEST_MODEL_KEY, celery_publishing_to, wait_until
 from tests.scans.conftest import jpeg, new_shopper_client
 from tests.scans.test_scan_api import post_scan
