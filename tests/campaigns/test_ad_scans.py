@@ -14,12 +14,6 @@ from tests.campaigns.fixtures import TEMPLATE_SEED, scan_recognising
 from tests.scans.conftest import jpeg, new_shopper_client, street_photo_of
 from tests.scans.test_scan_api import post_scan
 
-@pytest.fixture(autouse=True)
-def _fresh_index():
-    recognition.reset()
-    yield
-    recognition.reset()
-
 
 def test_a_photographed_creative_is_recognised_and_attributed(campaign_with_creatives, django_capture_on_commit_callbacks):
     campaign, _, creatives = campaign_with_creatives

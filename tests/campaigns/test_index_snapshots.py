@@ -20,13 +20,6 @@ from tests.scans.conftest import new_shopper_client
 from tests.shoppers.storage import bucket_keys, s3_storage
 
 
-@pytest.fixture(autouse=True)
-def _fresh_index():
-    recognition.reset()
-    yield
-    recognition.reset()
-
-
 @pytest.fixture
 def compared(monkeypatch):
     """Creatives compared with their neighbours (the template learning a snapshot saves), in order."""

@@ -15,13 +15,6 @@ from shop.campaigns import recognition
 from shop.campaigns.models import AdCreative
 
 
-@pytest.fixture(autouse=True)
-def _fresh_index():
-    recognition.reset()
-    yield
-    recognition.reset()
-
-
 def wait(*args: str) -> tuple[str, str]:
     out, err = io.StringIO(), io.StringIO()
     call_command("wait_for_creative_index", *args, stdout=out, stderr=err)
