@@ -493,9 +493,10 @@ def main() -> None:
         large.config = MatcherConfig()  # the matcher's thresholds of this code, not those pickled with the index
         print(f"\nindex of {len(large)} creatives ({sum(len(e.features) for e in large._entries.values())} features) "
               f"built in {build_large_s:.0f} s (cached after the first run)")
-        for stale in OUT.glob("*.snapshot"):
-            stale.unlink()
         snapshot = OUT / f"large-{args.creatives}-{args.filler}-{_index_key()}.snapshot"
+        for stale in OUT.glob(f"large-{args.creatives}-{args.filler}-*.snapshot"):  # of older code, these sizes
+            if stale != snapshot:
+                stale.unlink()
         figures["snapshot"] = snapshot_round_trip(large, build_large_s, snapshot)
         (OUT / "sharing-photos.pkl").write_bytes(pickle.dumps(latency_photos[:20]))
         result_large = evaluate(large, queries, negatives, creative_size, f"match ({len(large)})")
