@@ -11,8 +11,7 @@ from vision import adgen
 from catalog.models import Product
 from shop.campaigns.models import AdCreative, AdCreativeProduct, Campaign
 from shop.campaigns.services import ad_creative_prepare
-from tests.scans.conftest import jpeg
-from tests.scans.test_scan_api import post_scan
+from tests.scans.conftest import jpeg, post_scan
 
 TEMPLATE_SEED = 3
 

@@ -11,8 +11,7 @@ from catalog.models import Product
 from shop.campaigns import recognition
 from shop.campaigns.models import AdCreative, ScanAttribution
 from tests.campaigns.fixtures import TEMPLATE_SEED, scan_recognising
-from tests.scans.conftest import jpeg, new_shopper_client, street_photo_of
-from tests.scans.test_scan_api import post_scan
+from tests.scans.conftest import jpeg, new_shopper_client, post_scan, street_photo_of
 
 
 def test_a_photographed_creative_is_recognised_and_attributed(campaign_with_creatives, django_capture_on_commit_callbacks):

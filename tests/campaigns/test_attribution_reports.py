@@ -166,8 +166,7 @@ def test_bad_dates_are_problems(staff):
 
 
 def test_trend_report_counts_categories_and_colours_per_week_and_region(demo_catalog, staff, django_capture_on_commit_callbacks):
-    from tests.scans.conftest import street_photo_of
-    from tests.scans.test_scan_api import post_scan
+    from tests.scans.conftest import post_scan, street_photo_of
 
     from shop.shoppers.services import shopper_register
     from rest_framework.test import APIClient

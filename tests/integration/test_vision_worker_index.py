@@ -11,8 +11,7 @@ from django.core.management import call_command
 from vision import adgen
 
 from tests.conftest import REDIS_TEST_BROKER, TEST_MODEL_KEY, celery_publishing_to, wait_until
-from tests.scans.conftest import jpeg, new_shopper_client
-from tests.scans.test_scan_api import post_scan
+from tests.scans.conftest import jpeg, new_shopper_client, post_scan
 
 pytestmark = pytest.mark.integration
 

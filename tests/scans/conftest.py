@@ -1,5 +1,6 @@
 import io
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from catalog.models import Product
@@ -12,6 +13,12 @@ def jpeg(image, **save) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=88, **save)
     return out.getvalue()
+
+
+def post_scan(client, data: bytes, name="photo.jpg", content_type="image/jpeg", **extra):
+    """POST a photo to /api/v1/scans/ as the app does (multipart); `fields=` adds form fields."""
+    upload = SimpleUploadedFile(name, data, content_type=content_type)
+    return client.post("/api/v1/scans/", {"photo": upload, **extra.pop("fields", {})}, format="multipart", **extra)
 
 
 def street_photo_of(product: Product, seed: int = 3) -> bytes:

@@ -6,8 +6,7 @@ from django.utils import timezone
 from catalog.models import Product, Variant
 from shop.scans.models import Scan, ScanItem
 from shop.scans.services import scan_photos_purge
-from tests.scans.conftest import new_shopper_client, street_photo_of
-from tests.scans.test_scan_api import post_scan
+from tests.scans.conftest import new_shopper_client, post_scan, street_photo_of
 
 
 @pytest.fixture

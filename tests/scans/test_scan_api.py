@@ -6,14 +6,9 @@ from PIL import Image
 
 from catalog.models import Product
 from shop.scans.models import Scan, ScanItem, ScanMatch
-from tests.scans.conftest import jpeg, new_shopper_client, street_photo_of
+from tests.scans.conftest import jpeg, new_shopper_client, post_scan, street_photo_of
 
 PROBLEM = "application/problem+json"
-
-
-def post_scan(client, data: bytes, name="photo.jpg", content_type="image/jpeg", **extra):
-    upload = SimpleUploadedFile(name, data, content_type=content_type)
-    return client.post("/api/v1/scans/", {"photo": upload, **extra.pop("fields", {})}, format="multipart", **extra)
 
 
 def product_ids(item) -> list[int]:
