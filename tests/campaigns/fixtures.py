@@ -1,19 +1,25 @@
-"""Campaign fixtures shared by the ad-scan tests here and the real vision worker's tests (registered
-for every test module by `pytest_plugins` in tests/conftest.py): a campaign with four creatives of
-one template, registered as the admin registers them, and a scan of a photographed creative."""
+"""Campaign fixtures shared by the campaign tests here and by other packages' tests (registered for
+every test module by `pytest_plugins` in tests/conftest.py): a campaign with four creatives of one
+template, registered as the admin registers them, and a scan of a photographed creative (the ad-scan
+and real vision worker tests); a campaign with a creative, attributed ad scans, orders, the ROI report
+and a logged-in marketer (the attribution, browser and privacy tests)."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
+from django.utils import timezone
 from vision import adgen
 
 from catalog.models import Product
-from shop.campaigns.models import AdCreative, AdCreativeProduct, Campaign
+from shop.campaigns.models import AdCreative, AdCreativeProduct, Campaign, ScanAttribution
 from shop.campaigns.services import ad_creative_prepare
+from shop.scans.models import Scan
 from tests.scans.conftest import jpeg, post_scan
 
 TEMPLATE_SEED = 3
+TODAY = timezone.localdate()
 
 
 def register_creative(campaign: Campaign, page: adgen.Creative, name: str, products: list[Product]) -> AdCreative:
@@ -51,3 +57,47 @@ def scan_recognising(shopper, creative_page, django_capture_on_commit_callbacks,
     with django_capture_on_commit_callbacks(execute=True):
         scan_id = post_scan(shopper, jpeg(photo)).json()["id"]
     return shopper.get(f"/api/v1/scans/{scan_id}/").json()
+
+
+def make_campaign(code: str, products: list[Product]) -> tuple[Campaign, AdCreative]:
+    campaign = Campaign.objects.create(name=code.title(), code=code, channel="poster", starts_on=TODAY - timedelta(days=60))
+    creative = AdCreative.objects.create(campaign=campaign, name=f"{code}-creative", image="creatives/x.jpg")
+    for position, product in enumerate(products):
+        AdCreativeProduct.objects.create(creative=creative, product=product, position=position)
+    return campaign, creative
+
+
+def ad_scan(client, creative: AdCreative, *, ago: timedelta) -> Scan:
+    """A finished ad scan of `creative` by this shopper, `ago` before now."""
+    when = timezone.now() - ago
+    scan = Scan.objects.create(shopper=client.shopper, kind="ad", status="done", result_kind="ad")
+    Scan.objects.filter(id=scan.id).update(created_at=when)
+    ScanAttribution.objects.create(
+        scan=scan, campaign=creative.campaign, creative=creative, shopper=client.shopper,
+        confidence=0.9, homography=[[1, 0, 0], [0, 1, 0], [0, 0, 1]], created_at=when,
+    )  # fmt: skip
+    return scan
+
+
+def buy(client, product: Product, quantity: int = 1, scan: Scan | None = None) -> dict:
+    variant = product.variants.order_by("id").first()
+    body = {"variant_id": variant.id, "quantity": quantity}
+    if scan is not None:
+        body["scan_id"] = str(scan.id)
+    assert client.post("/api/v1/cart/items/", body, format="json").status_code in (200, 201)
+    response = client.post("/api/v1/orders/", {"payment_token": "tok_visa"}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def roi(client, **params) -> dict:
+    query = {"start": (TODAY - timedelta(days=30)).isoformat(), "end": TODAY.isoformat(), **params}
+    response = client.get("/api/v1/reports/campaigns/roi/", query)
+    assert response.status_code == 200, response.content
+    return {c["code"]: c for c in response.json()["campaigns"]}
+
+
+@pytest.fixture
+def staff(client, db):
+    client.force_login(get_user_model().objects.create_superuser("marketer", "m@example.com", "a-long-password-1"))
+    return client

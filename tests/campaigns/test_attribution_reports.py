@@ -6,15 +6,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.utils import timezone
 
 from catalog.models import Product, Variant
-from shop.campaigns.models import AdCreative, AdCreativeProduct, Campaign, ScanAttribution, SpendEntry
-from shop.scans.models import Scan
+from shop.campaigns.models import SpendEntry
+from tests.campaigns.fixtures import TODAY, ad_scan, buy, make_campaign, roi
 from tests.scans.conftest import new_shopper_client
-
-TODAY = timezone.localdate()
 
 
 @pytest.fixture
@@ -22,50 +18,6 @@ def catalog_products(demo_catalog):
     products = list(Product.objects.order_by("id")[:4])
     Variant.objects.filter(product__in=products).update(price="20.00", stock=50, currency="EUR")
     return products
-
-
-def make_campaign(code: str, products: list[Product]) -> tuple[Campaign, AdCreative]:
-    campaign = Campaign.objects.create(name=code.title(), code=code, channel="poster", starts_on=TODAY - timedelta(days=60))
-    creative = AdCreative.objects.create(campaign=campaign, name=f"{code}-creative", image="creatives/x.jpg")
-    for position, product in enumerate(products):
-        AdCreativeProduct.objects.create(creative=creative, product=product, position=position)
-    return campaign, creative
-
-
-def ad_scan(client, creative: AdCreative, *, ago: timedelta) -> Scan:
-    """A finished ad scan of `creative` by this shopper, `ago` before now."""
-    when = timezone.now() - ago
-    scan = Scan.objects.create(shopper=client.shopper, kind="ad", status="done", result_kind="ad")
-    Scan.objects.filter(id=scan.id).update(created_at=when)
-    ScanAttribution.objects.create(
-        scan=scan, campaign=creative.campaign, creative=creative, shopper=client.shopper,
-        confidence=0.9, homography=[[1, 0, 0], [0, 1, 0], [0, 0, 1]], created_at=when,
-    )  # fmt: skip
-    return scan
-
-
-def buy(client, product: Product, quantity: int = 1, scan: Scan | None = None) -> dict:
-    variant = product.variants.order_by("id").first()
-    body = {"variant_id": variant.id, "quantity": quantity}
-    if scan is not None:
-        body["scan_id"] = str(scan.id)
-    assert client.post("/api/v1/cart/items/", body, format="json").status_code in (200, 201)
-    response = client.post("/api/v1/orders/", {"payment_token": "tok_visa"}, format="json")
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
-def roi(client, **params) -> dict:
-    query = {"start": (TODAY - timedelta(days=30)).isoformat(), "end": TODAY.isoformat(), **params}
-    response = client.get("/api/v1/reports/campaigns/roi/", query)
-    assert response.status_code == 200, response.content
-    return {c["code"]: c for c in response.json()["campaigns"]}
-
-
-@pytest.fixture
-def staff(client, db):
-    client.force_login(get_user_model().objects.create_superuser("marketer", "m@example.com", "a-long-password-1"))
-    return client
 
 
 def test_attribution_window_edges(catalog_products, staff):

@@ -17,7 +17,7 @@ from shop.carts.models import Cart, CartEvent, Order, OrderLine
 from shop.scans.models import Scan, ScanItem, ScanMatch
 from shop.shoppers.models import Shopper
 from shop.shoppers.services import DELETED_SHOPPER_ID, shopper_delete
-from tests.campaigns.test_attribution_reports import ad_scan, buy, make_campaign, roi, staff  # noqa: F401
+from tests.campaigns.fixtures import ad_scan, buy, make_campaign, roi
 from tests.carts.conftest import make_variant
 from tests.scans.conftest import new_shopper_client
 from tests.shoppers.storage import bucket_keys, s3_storage

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 
-from tests.campaigns.test_attribution_reports import ad_scan, buy, make_campaign
+from tests.campaigns.fixtures import ad_scan, buy, make_campaign
 from tests.scans.conftest import new_shopper_client
 
 pytestmark = pytest.mark.integration
