@@ -1,8 +1,8 @@
 """Campaign fixtures shared by the campaign tests here and by other packages' tests (registered for
 every test module by `pytest_plugins` in tests/conftest.py): a campaign with four creatives of one
 template, registered as the admin registers them, and a scan of a photographed creative (the ad-scan
-and real vision worker tests); a campaign with a creative, attributed ad scans, orders, the ROI report
-and a logged-in marketer (the attribution, browser and privacy tests)."""
+and real vision worker tests); a campaign with a creative, attributed ad scans, orders and the ROI
+report (the attribution, browser and privacy tests); a marketer logged in to admin and the reports."""
 
 from datetime import date, timedelta
 
@@ -99,5 +99,6 @@ def roi(client, **params) -> dict:
 
 @pytest.fixture
 def staff(client, db):
+    """The test client, logged in as a marketer (a superuser): the campaigns' admin and the reports."""
     client.force_login(get_user_model().objects.create_superuser("marketer", "m@example.com", "a-long-password-1"))
     return client

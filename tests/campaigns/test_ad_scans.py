@@ -1,8 +1,6 @@
 import io
 
 import numpy as np
-import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image, ImageDraw
 from vision import adgen
@@ -81,12 +79,12 @@ def test_a_fault_of_ad_recognition_still_answers_an_auto_scan_with_the_look(
 
 
 def test_a_recognised_creative_keeps_its_scans_it_is_set_inactive_not_deleted(
-    campaign_with_creatives, marketer, django_capture_on_commit_callbacks
+    campaign_with_creatives, staff, django_capture_on_commit_callbacks
 ):
     campaign, _, creatives = campaign_with_creatives
     creative, page = creatives[2]
     assert scan_recognising(new_shopper_client(), page, django_capture_on_commit_callbacks)["result_kind"] == "ad"
-    response = marketer.post(f"/admin/campaigns/adcreative/{creative.pk}/delete/", {"post": "yes"})
+    response = staff.post(f"/admin/campaigns/adcreative/{creative.pk}/delete/", {"post": "yes"})
     assert response.status_code == 200 and "protected" in response.content.decode().lower()
     assert AdCreative.objects.filter(pk=creative.pk).exists() and ScanAttribution.objects.count() == 1
     AdCreative.objects.filter(pk=creative.pk).update(status=AdCreative.Status.INACTIVE)
@@ -125,13 +123,6 @@ def test_an_unregistered_page_in_the_same_template_is_not_accepted(
     assert not ScanAttribution.objects.exists()
 
 
-@pytest.fixture
-def marketer(client, db):
-    user = get_user_model().objects.create_superuser("marketer", "m@example.com", "a-long-password-1")
-    client.force_login(user)
-    return client
-
-
 def _admin_add_creative(client, campaign, picture: Image.Image, name: str, filename: str | None = None):
     upload = SimpleUploadedFile(filename or f"{name}.jpg", jpeg(picture), content_type="image/jpeg")
     return client.post(
@@ -144,55 +135,55 @@ def _admin_add_creative(client, campaign, picture: Image.Image, name: str, filen
     )
 
 
-def test_an_uploaded_creative_is_stored_under_the_suffix_of_its_content(campaign_with_creatives, marketer):
+def test_an_uploaded_creative_is_stored_under_the_suffix_of_its_content(campaign_with_creatives, staff):
     # The storage serves a file by its suffix: markup in a JPEG's comment must never be served as a page.
     campaign, template, _ = campaign_with_creatives
     page = adgen.make_creative(template, seed=7, detail="rich")
-    response = _admin_add_creative(marketer, campaign, page.image, "renamed", filename="artwork.html")
+    response = _admin_add_creative(staff, campaign, page.image, "renamed", filename="artwork.html")
     assert response.status_code == 200
     stored = AdCreative.objects.get(name="renamed").image.name
     assert stored.startswith("creatives/") and stored.endswith(".jpg") and "artwork" not in stored
 
 
-def test_an_artwork_over_the_upload_limit_is_refused_before_it_is_read(campaign_with_creatives, marketer, settings):
+def test_an_artwork_over_the_upload_limit_is_refused_before_it_is_read(campaign_with_creatives, staff, settings):
     campaign, template, _ = campaign_with_creatives
     settings.UPLOAD_MAX_BYTES = 10_000
     page = adgen.make_creative(template, seed=8, detail="rich")
-    response = _admin_add_creative(marketer, campaign, page.image, "too-big")
+    response = _admin_add_creative(staff, campaign, page.image, "too-big")
     assert response.status_code == 200 and "the limit is 10000 bytes" in response.content.decode()
     assert not AdCreative.objects.filter(name="too-big").exists()
 
 
-def test_uploading_a_near_duplicate_creative_warns(campaign_with_creatives, marketer):
+def test_uploading_a_near_duplicate_creative_warns(campaign_with_creatives, staff):
     campaign, _, creatives = campaign_with_creatives
     _, page = creatives[1]
     edited = page.image.copy()
     ImageDraw.Draw(edited).rectangle((20, edited.height - 60, 200, edited.height - 20), fill=(255, 255, 255))
-    response = _admin_add_creative(marketer, campaign, edited, "autumn-1-reprint")
+    response = _admin_add_creative(staff, campaign, edited, "autumn-1-reprint")
     page_text = response.content.decode()
     assert "near-duplicate of autumn-1" in page_text
     assert AdCreative.objects.get(name="autumn-1-reprint").duplicate_of[0][0] == creatives[1][0].id
     # An unrelated creative of the same template gets no such warning.
     other = adgen.make_creative(adgen.make_template(TEMPLATE_SEED), seed=40, detail="rich").image
-    assert "near-duplicate" not in _admin_add_creative(marketer, campaign, other, "autumn-40").content.decode()
+    assert "near-duplicate" not in _admin_add_creative(staff, campaign, other, "autumn-40").content.decode()
 
 
-def test_a_flat_featureless_creative_rates_lower_than_a_detailed_one(campaign_with_creatives, marketer):
+def test_a_flat_featureless_creative_rates_lower_than_a_detailed_one(campaign_with_creatives, staff):
     campaign, _, creatives = campaign_with_creatives
     flat = Image.new("RGB", (720, 1000), (236, 230, 220))
     ImageDraw.Draw(flat).rectangle((300, 450, 420, 550), fill=(200, 40, 40))
-    response = _admin_add_creative(marketer, campaign, flat, "flat")
+    response = _admin_add_creative(staff, campaign, flat, "flat")
     flat_creative = AdCreative.objects.get(name="flat")
     detailed = creatives[0][0]
     assert flat_creative.rating < detailed.rating
     assert flat_creative.rating_details["advice"]
     assert "recognisability" in response.content.decode()
-    listing = marketer.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+    listing = staff.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
     assert "★" in listing and "autumn-0" in listing
 
 
 def test_admin_lists_count_creatives_and_scans_without_reading_features(
-    campaign_with_creatives, marketer, django_capture_on_commit_callbacks
+    campaign_with_creatives, staff, django_capture_on_commit_callbacks
 ):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -204,7 +195,7 @@ def test_admin_lists_count_creatives_and_scans_without_reading_features(
     pages = ("/admin/campaigns/campaign/", f"/admin/campaigns/campaign/{campaign.pk}/change/",
              "/admin/campaigns/adcreative/", "/admin/campaigns/scanattribution/")
     with CaptureQueriesContext(connection) as queries:
-        responses = [marketer.get(page) for page in pages]
+        responses = [staff.get(page) for page in pages]
     assert all(response.status_code == 200 for response in responses)
     # the campaign's 4 creatives and 2 scans, counted apart (a join of both would count 4 x 2)
     row = responses[0].content.decode().split('<td class="field-code">autumn-print</td>')[1].split("</tr>")[0]
@@ -225,19 +216,19 @@ def first_format(data: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def test_admin_shows_outdated_features_and_extracts_them_again(campaign_with_creatives, marketer):
+def test_admin_shows_outdated_features_and_extracts_them_again(campaign_with_creatives, staff):
     from vision.creatives import CreativeFeatures
 
     _, _, creatives = campaign_with_creatives
     old = creatives[0][0]
     AdCreative.objects.filter(pk=old.pk).update(features=first_format(old.features))
-    page = marketer.get(f"/admin/campaigns/adcreative/{old.pk}/change/").content.decode()
+    page = staff.get(f"/admin/campaigns/adcreative/{old.pk}/change/").content.decode()
     assert "older format, without keypoint frames" in page
-    response = marketer.post("/admin/campaigns/adcreative/", {
+    response = staff.post("/admin/campaigns/adcreative/", {
         "action": "extract_features_again", "_selected_action": [old.pk]}, follow=True)
     assert "Features extracted again for 1 creatives." in response.content.decode()
     assert CreativeFeatures.from_bytes(bytes(AdCreative.objects.get(pk=old.pk).features)).has_frames
-    page = marketer.get(f"/admin/campaigns/adcreative/{old.pk}/change/").content.decode()
+    page = staff.get(f"/admin/campaigns/adcreative/{old.pk}/change/").content.decode()
     assert "features with keypoint frames" in page and "older format" not in page
 
 

@@ -10,7 +10,7 @@ import pytest
 from catalog.models import Product, Variant
 from shop.campaigns.models import SpendEntry
 from tests.campaigns.fixtures import TODAY, ad_scan, buy, make_campaign, roi
-from tests.scans.conftest import new_shopper_client
+from tests.scans.conftest import new_shopper_client, post_scan, street_photo_of
 
 
 @pytest.fixture
@@ -118,8 +118,6 @@ def test_bad_dates_are_problems(staff):
 
 
 def test_trend_report_counts_categories_and_colours_per_week_and_region(demo_catalog, staff, django_capture_on_commit_callbacks):
-    from tests.scans.conftest import post_scan, street_photo_of
-
     from shop.shoppers.services import shopper_register
     from rest_framework.test import APIClient
 
