@@ -156,7 +156,7 @@ class TryAPhotoForm(forms.Form):
     k = forms.IntegerField(min_value=1, max_value=50, initial=12, label="results")
 
     def clean(self):
-        from vision.decode import ImageRejected
+        from shop.vision_adapter import ImageRejected
 
         cleaned = super().clean()
         upload = cleaned.get("photo")
@@ -199,7 +199,7 @@ class EnableModelForm(forms.ModelForm):
         fields = ("key",)
 
     def __init__(self, *args, **kwargs):
-        from vision.registry import REGISTRY
+        from shop.vision_adapter import REGISTRY
 
         super().__init__(*args, **kwargs)
         self.fields["key"].choices = [(key, f"{key} — {spec.description}") for key, spec in REGISTRY.items()]

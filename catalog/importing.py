@@ -198,7 +198,7 @@ def _import_row(row: dict, loader: ImageLoader) -> Counter:
     )
     counts["variants"] += 1
 
-    from vision.decode import ImageRejected
+    from shop.vision_adapter import ImageRejected
 
     known = set(product.images.values_list("sha256", flat=True))
     for source in _image_sources(row):

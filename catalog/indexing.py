@@ -23,8 +23,7 @@ class IndexResult:
 
 def _load_pictures(images: list[ProductImage], result: IndexResult):
     """Each picture's main item, as photos' items are seen (vision.crops)."""
-    from vision.crops import main_item_view
-    from vision.decode import ImageRejected
+    from shop.vision_adapter import ImageRejected, main_item_view
 
     pictures = {}
     for image in images:

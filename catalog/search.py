@@ -45,7 +45,7 @@ def search_by_vector(*, vector, model_key: str, k: int = 10, filters: SearchFilt
 
 def search_by_picture(*, picture, k: int = 10, filters: SearchFilters | None = None) -> tuple[str, list[ProductHit]]:
     """A product-like picture (one item): its main item against the catalog, with the active model."""
-    from vision.crops import main_item_view
+    from shop.vision_adapter import main_item_view
 
     key = active_model_key()
     vector = vision_adapter.get_embedder(key).embed_images([main_item_view(picture)])[0]
@@ -70,9 +70,7 @@ def search_photo(
 ) -> tuple[list[PhotoItem], str, bool]:
     """Shop the look: detect the items of a photo, embed each (masked onto a studio background, as
     catalog pictures are indexed) and search the catalog for each. Returns (items, model key, pretrained)."""
-    from vision.colors import dominant_colors
-    from vision.crops import item_crop
-    from vision.detect import detect
+    from shop.vision_adapter import detect, dominant_colors, item_crop
 
     timer = timer or StageTimer()
     k = k or settings.SCAN_RESULTS_PER_ITEM

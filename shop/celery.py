@@ -61,7 +61,7 @@ def vision_task(*args, **options):
 def _retain_freed_memory(**_):
     """Before the pool forks: vision tasks reuse freed pages instead of faulting in fresh ones
     for every photo (see vision.memory)."""
-    from vision.memory import retain_freed_memory
+    from shop.vision_adapter import retain_freed_memory
 
     retain_freed_memory()
 
@@ -108,7 +108,7 @@ def _vision_threads_after_fork(**_):
 
     if not after_fork(settings.VISION_THREADS):
         return
-    from vision.threads import threads_in_use
+    from shop.vision_adapter import threads_in_use
 
     logging.getLogger("shop.vision").info("vision threads of this worker process", extra={
         "vision_threads": settings.VISION_THREADS, **threads_in_use()})

@@ -1,12 +1,16 @@
 """The one place where Django code reaches the `vision` package.
 
 `vision/` knows nothing of Django; this module passes it the settings and caches what it returns
-once per process.
+once per process. The other names Django code uses from `vision/` (exceptions, helpers, the creative
+matcher) are re-exported here, each imported from its module at first use: `from shop.vision_adapter
+import CreativeIndex` in a function loads OpenCV and FAISS only when it runs, so web processes and
+workers of the other queues never load what they do not use.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 
 from django.conf import settings
@@ -15,6 +19,40 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PRETRAINED_MODEL = "clip-vit-b-32"
 WEIGHTS_FREE_MODEL = "color-texture-v1"
+
+# Re-exported modules, and names -> the vision module each comes from
+_VISION_MODULES = {"adgen": "vision.adgen"}
+_FROM_VISION = {
+    **dict.fromkeys(("color_names", "dominant_colors"), "vision.colors"),
+    **dict.fromkeys(
+        ("SnapshotRefused", "code_version", "read_snapshot", "write_snapshot"), "vision.creative_snapshots"
+    ),
+    **dict.fromkeys(
+        ("CreativeFeatures", "CreativeIndex", "extract_features", "rate_recognisability"), "vision.creatives"
+    ),
+    **dict.fromkeys(("item_crop", "main_item_view"), "vision.crops"),
+    **dict.fromkeys(("ImageRejected", "encode_clean_jpeg"), "vision.decode"),
+    "detect": "vision.detect",
+    **dict.fromkeys(("after_fork", "loading_to_share_after_fork", "retain_freed_memory"), "vision.memory"),
+    "REGISTRY": "vision.registry",
+    **dict.fromkeys(("threads_in_use", "use_threads"), "vision.threads"),
+}
+
+
+def __getattr__(name: str):
+    """A re-exported vision name, imported at first use (PEP 562) and kept as this module's."""
+    if name in _VISION_MODULES:
+        value = importlib.import_module(_VISION_MODULES[name])
+    elif name in _FROM_VISION:
+        value = getattr(importlib.import_module(_FROM_VISION[name]), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_VISION_MODULES, *_FROM_VISION})
 
 
 @functools.cache

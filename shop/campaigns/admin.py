@@ -10,9 +10,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from shop.campaigns.formatters import roi_chart_data, roi_json
-from shop.campaigns.reports import CampaignRoiReport, TrendReport
-
 from shop.campaigns.models import AdCreative, AdCreativeProduct, Campaign, ScanAttribution, SpendEntry
+from shop.campaigns.reports import CampaignRoiReport, TrendReport
 from shop.campaigns.services import ad_creative_prepare, ad_creatives_features_refresh
 from shop.core.forms import clean_picture_upload
 
@@ -120,7 +119,7 @@ class AdCreativeAdmin(admin.ModelAdmin):
 
     @admin.display(description="features")
     def features_format(self, obj):
-        from vision.creatives import CreativeFeatures
+        from shop.vision_adapter import CreativeFeatures
 
         if not obj.features:
             return "—"

@@ -16,7 +16,6 @@ import numpy as np
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
-from vision import adgen
 
 from catalog.models import Product, Variant
 from shop.campaigns.attribution import attribute_order
@@ -25,6 +24,7 @@ from shop.campaigns.services import ad_creative_prepare
 from shop.carts.models import CartEvent, Order, OrderLine
 from shop.scans.models import Scan, ScanItem, ScanMatch
 from shop.shoppers.services import shopper_register
+from shop.vision_adapter import adgen
 
 CAMPAIGNS = [
     # code, name, channel, region, daily budget, daily ad scans, template seed

@@ -59,7 +59,7 @@ def using_creative_index() -> Iterator:
 
     A creative whose stored features cannot be read (damaged, or of a newer format than this code)
     is left out and logged, never a reason to fail every scan; it is tried again when it changes."""
-    from vision.creatives import CreativeFeatures, CreativeIndex
+    from shop.vision_adapter import CreativeFeatures, CreativeIndex
 
     queryset = matchable_creatives()
     version = tuple(queryset.aggregate(n=Count("id"), last=Max("updated_at")).values())
@@ -91,8 +91,7 @@ def save_snapshot(*, progress: Callable[[int, int], None] | None = None, force: 
     `rebuild` first drops this process's index and builds it from the features, not from a snapshot).
     `progress(done, total)` as creatives are compared with their neighbours. Returns the snapshot's
     name, or None when there was nothing new. Older snapshots of this code are deleted after."""
-    from vision.creative_snapshots import code_version, write_snapshot
-    from vision.creatives import CreativeIndex
+    from shop.vision_adapter import CreativeIndex, code_version, write_snapshot
 
     storage = storages[SNAPSHOT_STORAGE]
     if rebuild:
@@ -132,7 +131,7 @@ def load_before_fork() -> int:
     FAISS runs on one OpenMP thread meanwhile and the garbage collector is frozen after
     (`vision.memory.loading_to_share_after_fork`); `after_fork` gives the forked processes their
     threads back. `bench/index_sharing.py` measures what is shared."""
-    from vision.memory import loading_to_share_after_fork
+    from shop.vision_adapter import loading_to_share_after_fork
 
     with loading_to_share_after_fork() as threads:
         _state["omp_threads"] = threads
@@ -149,11 +148,11 @@ def after_fork(threads: int | None = None) -> bool:
     if not _state.get("omp_threads"):
         return False
     if threads:
-        from vision.threads import use_threads
+        from shop.vision_adapter import use_threads
 
         use_threads(threads)
     else:
-        from vision.memory import after_fork as give_threads_back
+        from shop.vision_adapter import after_fork as give_threads_back
 
         give_threads_back(_state["omp_threads"])
     return True
@@ -185,7 +184,7 @@ def _snapshot_key() -> bytes:
 def _snapshot_names(storage) -> list[str]:
     """This code's snapshots in `storage`, oldest first (the names start with the code version and
     the time written)."""
-    from vision.creative_snapshots import code_version
+    from shop.vision_adapter import code_version
 
     try:
         _, files = storage.listdir("")
@@ -196,7 +195,7 @@ def _snapshot_names(storage) -> list[str]:
 
 def _from_snapshot() -> dict | None:
     """index, loaded and saved from the newest snapshot that loads; None when there is none."""
-    from vision.creative_snapshots import SnapshotRefused, read_snapshot
+    from shop.vision_adapter import SnapshotRefused, read_snapshot
 
     try:
         storage = storages[SNAPSHOT_STORAGE]

@@ -8,7 +8,7 @@ from shop.campaigns.models import AdCreative
 def creatives_with_outdated_features() -> list[int]:
     """Ids of creatives with an artwork whose stored features are missing, unreadable, or of an older
     format without keypoint frames (the look in place needs them), in id order."""
-    from vision.creatives import CreativeFeatures
+    from shop.vision_adapter import CreativeFeatures
 
     outdated = []
     rows = AdCreative.objects.exclude(image="").order_by("id").values_list("id", "features")

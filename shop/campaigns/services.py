@@ -21,7 +21,7 @@ NEAR_DUPLICATE_SIMILARITY = 0.6
 def ad_creative_extract(*, creative: AdCreative):
     """Read the artwork, extract its features and rate its recognisability (fields set, not saved).
     Returns the features."""
-    from vision.creatives import extract_features, rate_recognisability
+    from shop.vision_adapter import extract_features, rate_recognisability
 
     creative.image.open("rb")
     try:

@@ -11,7 +11,7 @@ def clean_picture_upload(upload):
     """A form field's new upload, accepted only when the vision decoder accepts it (by content,
     never by extension), and renamed to the suffix of the format it decodes as; a stored file (no
     content type) passes as it is."""
-    from vision.decode import ImageRejected
+    from shop.vision_adapter import ImageRejected
 
     if not upload or not hasattr(upload, "content_type"):
         return upload

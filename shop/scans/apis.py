@@ -36,7 +36,7 @@ _REJECTION_STATUS = {"too_many_bytes": 413, "too_many_pixels": 413, "unsupported
 
 
 def decode_upload(data: bytes):
-    from vision.decode import ImageRejected
+    from shop.vision_adapter import ImageRejected
 
     try:
         return vision_adapter.decode(data)

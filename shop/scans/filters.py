@@ -11,7 +11,7 @@ from catalog.selectors import SearchFilters
 
 
 def color_choices() -> tuple[str, ...]:
-    from vision.colors import color_names
+    from shop.vision_adapter import color_names
 
     return color_names()
 

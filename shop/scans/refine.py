@@ -28,7 +28,7 @@ def color_words(text: str) -> list[str]:
 
 
 def refine_search(*, picture, box: list[float] | None, filters: dict, text: str, k: int) -> dict:
-    from vision.crops import item_crop
+    from shop.vision_adapter import item_crop
 
     key = active_model_key()
     embedder = vision_adapter.get_embedder(key)

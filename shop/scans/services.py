@@ -21,9 +21,8 @@ logger = logging.getLogger(__name__)
 @transaction.atomic
 def scan_create(*, shopper: Shopper, decoded, kind: str = Scan.Kind.AUTO, filters: dict | None = None) -> Scan:
     """Store the cleaned copy of a validated photo and queue the scan for the vision worker."""
-    from vision.decode import encode_clean_jpeg
-
     from shop.scans.tasks import process_scan
+    from shop.vision_adapter import encode_clean_jpeg
 
     cleaned = encode_clean_jpeg(decoded.image)
     scan = Scan(

@@ -6,7 +6,6 @@ import logging
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from vision.decode import ImageRejected
 
 from catalog.search import search_photo
 from shop import vision_adapter
@@ -24,6 +23,7 @@ from shop.scans.services import (
     scan_store_results,
     stale_scan_ids,
 )
+from shop.vision_adapter import ImageRejected
 
 logger = logging.getLogger(__name__)
 
