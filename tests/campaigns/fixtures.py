@@ -2,7 +2,8 @@
 every test module by `pytest_plugins` in tests/conftest.py): a campaign with four creatives of one
 template, registered as the admin registers them, and a scan of a photographed creative (the ad-scan
 and real vision worker tests); a campaign with a creative, attributed ad scans, orders and the ROI
-report (the attribution, browser and privacy tests); a marketer logged in to admin and the reports."""
+report (the attribution, browser and privacy tests); staff logged in to admin (the catalog's pages too)
+and the reports."""
 
 from datetime import date, timedelta
 
@@ -60,7 +61,9 @@ def scan_recognising(shopper, creative_page, django_capture_on_commit_callbacks,
 
 
 def make_campaign(code: str, products: list[Product]) -> tuple[Campaign, AdCreative]:
-    campaign = Campaign.objects.create(name=code.title(), code=code, channel="poster", starts_on=TODAY - timedelta(days=60))
+    campaign = Campaign.objects.create(
+        name=code.title(), code=code, channel="poster", starts_on=TODAY - timedelta(days=60)
+    )
     creative = AdCreative.objects.create(campaign=campaign, name=f"{code}-creative", image="creatives/x.jpg")
     for position, product in enumerate(products):
         AdCreativeProduct.objects.create(creative=creative, product=product, position=position)
@@ -99,6 +102,6 @@ def roi(client, **params) -> dict:
 
 @pytest.fixture
 def staff(client, db):
-    """The test client, logged in as a marketer (a superuser): the campaigns' admin and the reports."""
+    """The test client, logged in as staff (a superuser): merchandisers' and marketers' admin pages, the reports."""
     client.force_login(get_user_model().objects.create_superuser("marketer", "m@example.com", "a-long-password-1"))
     return client

@@ -1,21 +1,12 @@
 import io
 from datetime import timedelta
 
-import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
 from catalog.models import Category, ImageEmbedding, Product, ProductImage
 from shop import vision_adapter
 from vision.synthetic import place_on_background
-
-
-@pytest.fixture
-def staff_client(client, db):
-    user = get_user_model().objects.create_superuser("merch", "merch@example.com", "a-long-password-1")
-    client.force_login(user)
-    return client
 
 
 def test_seed_demo_builds_an_indexed_catalog_of_300_products_in_15_categories(db):
@@ -45,7 +36,7 @@ def test_seed_demo_builds_an_indexed_catalog_of_300_products_in_15_categories(db
     assert Product.objects.count() == before
 
 
-def test_try_a_photo_finds_the_product_in_a_photo(staff_client):
+def test_try_a_photo_finds_the_product_in_a_photo(staff):
     call_command("seed_demo", per_category=2, no_marketing=True, verbosity=0)
     product = Product.objects.get(handle="demo-handbag-bags-01")
     with product.images.first().image.open("rb") as f:
@@ -53,7 +44,7 @@ def test_try_a_photo_finds_the_product_in_a_photo(staff_client):
     photo = place_on_background(shot, seed=4).image
     upload = io.BytesIO()
     photo.save(upload, "JPEG", quality=85)
-    response = staff_client.post(
+    response = staff.post(
         "/admin/catalog/product/try-a-photo/",
         {"photo": SimpleUploadedFile("street.jpg", upload.getvalue(), content_type="image/jpeg"), "k": 5},
     )
@@ -64,8 +55,8 @@ def test_try_a_photo_finds_the_product_in_a_photo(staff_client):
     assert product.title in first_item[: first_item.index("#2 ·")]
 
 
-def test_try_a_photo_rejects_a_non_picture_with_a_message(staff_client):
-    response = staff_client.post(
+def test_try_a_photo_rejects_a_non_picture_with_a_message(staff):
+    response = staff.post(
         "/admin/catalog/product/try-a-photo/",
         {"photo": SimpleUploadedFile("doc.pdf", b"%PDF-1.4 ...", content_type="image/jpeg"), "k": 5},
     )

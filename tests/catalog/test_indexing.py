@@ -1,7 +1,5 @@
 import io
 
-import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from catalog.models import ImageEmbedding, Product, ProductImage
@@ -9,13 +7,6 @@ from catalog.selectors import active_model_key, product_index_status
 from catalog.tasks import index_dirty_images
 from tests.catalog import factories
 from tests.conftest import TEST_MODEL_KEY
-
-
-@pytest.fixture
-def staff_client(client, db):
-    user = get_user_model().objects.create_superuser("merch", "merch@example.com", "a-long-password-1")
-    client.force_login(user)
-    return client
 
 
 def _admin_add_product(client, category, picture: bytes, title="Red linen shirt"):
@@ -42,9 +33,9 @@ def _admin_add_product(client, category, picture: bytes, title="Red linen shirt"
     return client.post("/admin/catalog/product/add/", data)
 
 
-def test_an_image_saved_through_admin_gets_a_vector_once(staff_client):
+def test_an_image_saved_through_admin_gets_a_vector_once(staff):
     category = factories.category("Shirts")
-    response = _admin_add_product(staff_client, category, factories.picture_bytes(color="red"))
+    response = _admin_add_product(staff, category, factories.picture_bytes(color="red"))
     assert response.status_code == 302, response.content.decode()[:2000]
     product = Product.objects.get(title="Red linen shirt")
     image = product.images.get()
@@ -70,9 +61,9 @@ def test_an_image_saved_through_admin_gets_a_vector_once(staff_client):
     assert ImageEmbedding.objects.filter(image=image).count() == 1
 
 
-def test_admin_rejects_a_file_that_is_not_a_picture(staff_client):
+def test_admin_rejects_a_file_that_is_not_a_picture(staff):
     category = factories.category("Shirts")
-    response = _admin_add_product(staff_client, category, b"<svg xmlns='http://www.w3.org/2000/svg'/>")
+    response = _admin_add_product(staff, category, b"<svg xmlns='http://www.w3.org/2000/svg'/>")
     assert response.status_code == 200
     assert "Not a usable picture" in response.content.decode()
     assert not Product.objects.exists()
@@ -116,10 +107,10 @@ def test_deleting_an_image_or_a_product_removes_its_vectors(db):
     assert list(ImageEmbedding.objects.values_list("image__product", flat=True)) == [second.id]
 
 
-def test_reindex_action_queues_and_rebuilds(staff_client):
+def test_reindex_action_queues_and_rebuilds(staff):
     product = factories.product()
     index_dirty_images()
-    response = staff_client.post(
+    response = staff.post(
         "/admin/catalog/product/", {"action": "reindex", "_selected_action": [product.pk]}, follow=True
     )
     assert "1 images queued for indexing" in response.content.decode()
@@ -128,11 +119,11 @@ def test_reindex_action_queues_and_rebuilds(staff_client):
     assert product_index_status(product=product).state == "indexed"
 
 
-def test_product_list_shows_index_status_and_model(staff_client):
+def test_product_list_shows_index_status_and_model(staff):
     factories.product(title="Indexed tee")
     index_dirty_images()
     factories.product(title="Waiting tee")
-    page = staff_client.get("/admin/catalog/product/").content.decode()
+    page = staff.get("/admin/catalog/product/").content.decode()
     assert "indexed (1/1, color-texture-v1)" in page
     assert "pending (0/1, color-texture-v1)" in page
     assert "Search model: <strong>color-texture-v1</strong>" in page
