@@ -17,7 +17,8 @@ from rest_framework.test import APIClient
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-pytest_plugins = ["tests.campaigns.fixtures"]  # campaign_with_creatives and staff (admin), for tests of several packages
+# campaign_with_creatives and staff (admin), for tests of several packages
+pytest_plugins = ["tests.campaigns.fixtures"]
 
 
 def pytest_sessionfinish(session, exitstatus):
