@@ -156,14 +156,12 @@ class TryAPhotoForm(forms.Form):
     k = forms.IntegerField(min_value=1, max_value=50, initial=12, label="results")
 
     def clean(self):
-        from shop.vision_adapter import ImageRejected
-
         cleaned = super().clean()
         upload = cleaned.get("photo")
         if upload:
             try:
                 cleaned["picture"] = vision_adapter.decode(upload.read()).image
-            except ImageRejected as exc:
+            except vision_adapter.ImageRejected as exc:
                 raise forms.ValidationError(f"Not a usable picture: {exc}") from exc
         return cleaned
 
@@ -199,10 +197,10 @@ class EnableModelForm(forms.ModelForm):
         fields = ("key",)
 
     def __init__(self, *args, **kwargs):
-        from shop.vision_adapter import REGISTRY
-
         super().__init__(*args, **kwargs)
-        self.fields["key"].choices = [(key, f"{key} — {spec.description}") for key, spec in REGISTRY.items()]
+        self.fields["key"].choices = [
+            (key, f"{key} — {spec.description}") for key, spec in vision_adapter.REGISTRY.items()
+        ]
 
 
 @admin.register(EmbeddingModel)

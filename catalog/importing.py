@@ -198,14 +198,12 @@ def _import_row(row: dict, loader: ImageLoader) -> Counter:
     )
     counts["variants"] += 1
 
-    from shop.vision_adapter import ImageRejected
-
     known = set(product.images.values_list("sha256", flat=True))
     for source in _image_sources(row):
         data, name = loader.load(source)
         try:
             vision_adapter.decode(data)
-        except ImageRejected as exc:
+        except vision_adapter.ImageRejected as exc:
             raise RowError("images", f"{source}: {exc.code}: {exc}") from exc
         if hashlib.sha256(data).hexdigest() in known:
             continue  # the same picture imported again

@@ -23,15 +23,13 @@ class IndexResult:
 
 def _load_pictures(images: list[ProductImage], result: IndexResult):
     """Each picture's main item, as photos' items are seen (vision.crops)."""
-    from shop.vision_adapter import ImageRejected, main_item_view
-
     pictures = {}
     for image in images:
         try:
             with image.image.open("rb") as f:
                 data = f.read()
-            pictures[image.id] = main_item_view(vision_adapter.decode(data).image)
-        except ImageRejected as exc:
+            pictures[image.id] = vision_adapter.main_item_view(vision_adapter.decode(data).image)
+        except vision_adapter.ImageRejected as exc:
             result.failed[image.id] = f"{exc.code}: {exc}"
         except OSError as exc:
             result.failed[image.id] = f"file unreadable: {exc}"

@@ -45,10 +45,8 @@ def search_by_vector(*, vector, model_key: str, k: int = 10, filters: SearchFilt
 
 def search_by_picture(*, picture, k: int = 10, filters: SearchFilters | None = None) -> tuple[str, list[ProductHit]]:
     """A product-like picture (one item): its main item against the catalog, with the active model."""
-    from shop.vision_adapter import main_item_view
-
     key = active_model_key()
-    vector = vision_adapter.get_embedder(key).embed_images([main_item_view(picture)])[0]
+    vector = vision_adapter.get_embedder(key).embed_images([vision_adapter.main_item_view(picture)])[0]
     return key, search_by_vector(vector=vector, model_key=key, k=k, filters=filters)
 
 
@@ -70,21 +68,22 @@ def search_photo(
 ) -> tuple[list[PhotoItem], str, bool]:
     """Shop the look: detect the items of a photo, embed each (masked onto a studio background, as
     catalog pictures are indexed) and search the catalog for each. Returns (items, model key, pretrained)."""
-    from shop.vision_adapter import detect, dominant_colors, item_crop
-
     timer = timer or StageTimer()
     k = k or settings.SCAN_RESULTS_PER_ITEM
     key = active_model_key()
     embedder = vision_adapter.get_embedder(key)
     with timer.stage("detect"):
-        detected = detect(picture, embedder=embedder, max_items=settings.SCAN_MAX_ITEMS)
+        detected = vision_adapter.detect(picture, embedder=embedder, max_items=settings.SCAN_MAX_ITEMS)
     with timer.stage("colors"):
         colors = [
-            [{"name": c.name, "hex": c.hex, "share": round(c.share, 3)} for c in dominant_colors(picture, box=d.box, mask=d.mask)]
+            [
+                {"name": c.name, "hex": c.hex, "share": round(c.share, 3)}
+                for c in vision_adapter.dominant_colors(picture, box=d.box, mask=d.mask)
+            ]
             for d in detected
         ]
     with timer.stage("embed"):
-        vectors = embedder.embed_images([item_crop(picture, d.box, d.mask) for d in detected])
+        vectors = embedder.embed_images([vision_adapter.item_crop(picture, d.box, d.mask) for d in detected])
     threshold = min_score_for(key)
     items = []
     with timer.stage("knn"):

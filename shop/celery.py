@@ -11,6 +11,8 @@ from celery import Celery, shared_task
 from celery.signals import before_task_publish, task_postrun, task_prerun, worker_init, worker_process_init
 from kombu import Queue
 
+from shop import vision_adapter
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
 
 
@@ -61,9 +63,7 @@ def vision_task(*args, **options):
 def _retain_freed_memory(**_):
     """Before the pool forks: vision tasks reuse freed pages instead of faulting in fresh ones
     for every photo (see vision.memory)."""
-    from shop.vision_adapter import retain_freed_memory
-
-    retain_freed_memory()
+    vision_adapter.retain_freed_memory()
 
 
 @worker_init.connect
@@ -108,10 +108,8 @@ def _vision_threads_after_fork(**_):
 
     if not after_fork(settings.VISION_THREADS):
         return
-    from shop.vision_adapter import threads_in_use
-
     logging.getLogger("shop.vision").info("vision threads of this worker process", extra={
-        "vision_threads": settings.VISION_THREADS, **threads_in_use()})
+        "vision_threads": settings.VISION_THREADS, **vision_adapter.threads_in_use()})
 
 
 default_task = partial(shared_task, shop_queue=Queues.DEFAULT)

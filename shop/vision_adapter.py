@@ -2,10 +2,10 @@
 
 `vision/` knows nothing of Django; this module passes it the settings and caches what it returns
 once per process. The other names Django code uses from `vision/` (exceptions, helpers, the creative
-matcher) are re-exported here, each imported from its module at first use: `from shop.vision_adapter
-import CreativeIndex` in a function loads OpenCV and FAISS only when it runs, so web processes and
-workers of the other queues never load what they do not use. Once read, a name is kept here: a
-test that replaces a vision function for Django code patches it on this module.
+matcher) are re-exported here, each imported from its module at first use: `vision_adapter.CreativeIndex`
+in a function loads OpenCV and FAISS only when it runs, so web processes and workers of the other
+queues never load what they do not use. Once read, a name is kept here: a test that replaces a
+vision function for Django code patches it on this module.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from shop import vision_adapter
 from shop.campaigns.formatters import roi_chart_data, roi_json
 from shop.campaigns.models import AdCreative, AdCreativeProduct, Campaign, ScanAttribution, SpendEntry
 from shop.campaigns.reports import CampaignRoiReport, TrendReport
@@ -119,12 +120,10 @@ class AdCreativeAdmin(admin.ModelAdmin):
 
     @admin.display(description="features")
     def features_format(self, obj):
-        from shop.vision_adapter import CreativeFeatures
-
         if not obj.features:
             return "—"
         try:
-            features = CreativeFeatures.from_bytes(bytes(obj.features))
+            features = vision_adapter.CreativeFeatures.from_bytes(bytes(obj.features))
         except ValueError as exc:
             return format_html('<span style="color:#c62828">unreadable ({}): extract them again</span>', exc)
         if not features.has_frames:

@@ -33,6 +33,7 @@ from django.core.files.storage import storages
 from django.db.models import Count, Max
 from django.utils.crypto import salted_hmac
 
+from shop import vision_adapter
 from shop.campaigns.models import AdCreative, Campaign
 
 logger = logging.getLogger(__name__)
@@ -59,13 +60,13 @@ def using_creative_index() -> Iterator:
 
     A creative whose stored features cannot be read (damaged, or of a newer format than this code)
     is left out and logged, never a reason to fail every scan; it is tried again when it changes."""
-    from shop.vision_adapter import CreativeFeatures, CreativeIndex
-
     queryset = matchable_creatives()
     version = tuple(queryset.aggregate(n=Count("id"), last=Max("updated_at")).values())
     with _lock:
         if _state["index"] is None:
-            _state.update(_from_snapshot() or {"index": CreativeIndex(), "loaded": {}, "saved": None}, version=None)
+            _state.update(
+                _from_snapshot() or {"index": vision_adapter.CreativeIndex(), "loaded": {}, "saved": None}, version=None
+            )
         index, loaded = _state["index"], _state["loaded"]
         if version != _state["version"]:
             current = dict(queryset.values_list("id", "updated_at"))
@@ -75,7 +76,7 @@ def using_creative_index() -> Iterator:
             missing = [c for c in current if c not in loaded]
             for creative_id, data in AdCreative.objects.filter(id__in=missing).values_list("id", "features"):
                 try:
-                    index.add(creative_id, CreativeFeatures.from_bytes(bytes(data)))
+                    index.add(creative_id, vision_adapter.CreativeFeatures.from_bytes(bytes(data)))
                 except ValueError as exc:
                     logger.warning("creative left out of recognition: its features cannot be read",
                                    extra={"creative_id": creative_id, "error": str(exc)})
@@ -91,12 +92,10 @@ def save_snapshot(*, progress: Callable[[int, int], None] | None = None, force: 
     `rebuild` first drops this process's index and builds it from the features, not from a snapshot).
     `progress(done, total)` as creatives are compared with their neighbours. Returns the snapshot's
     name, or None when there was nothing new. Older snapshots of this code are deleted after."""
-    from shop.vision_adapter import CreativeIndex, code_version, write_snapshot
-
     storage = storages[SNAPSHOT_STORAGE]
     if rebuild:
         with _lock:
-            _state.update(index=CreativeIndex(), version=None, loaded={}, saved=None)
+            _state.update(index=vision_adapter.CreativeIndex(), version=None, loaded={}, saved=None)
     spool = tempfile.TemporaryFile()
     try:
         with using_creative_index() as index:
@@ -105,10 +104,12 @@ def save_snapshot(*, progress: Callable[[int, int], None] | None = None, force: 
                 return None
             index.refresh(progress)  # the long part, the first time: interruptible, goes on where it stopped
             creatives = len(index)
-            write_snapshot(index, {"loaded": dict(_state["loaded"]), "version": version}, _snapshot_key(), spool)
+            meta = {"loaded": dict(_state["loaded"]), "version": version}
+            vision_adapter.write_snapshot(index, meta, _snapshot_key(), spool)
         spool.seek(0)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        name = storage.save(f"{code_version()}-{stamp}-{secrets.token_hex(4)}{SNAPSHOT_SUFFIX}", File(spool))
+        name = f"{vision_adapter.code_version()}-{stamp}-{secrets.token_hex(4)}{SNAPSHOT_SUFFIX}"
+        name = storage.save(name, File(spool))
     finally:
         spool.close()
     with _lock:
@@ -131,9 +132,7 @@ def load_before_fork() -> int:
     FAISS runs on one OpenMP thread meanwhile and the garbage collector is frozen after
     (`vision.memory.loading_to_share_after_fork`); `after_fork` gives the forked processes their
     threads back. `bench/index_sharing.py` measures what is shared."""
-    from shop.vision_adapter import loading_to_share_after_fork
-
-    with loading_to_share_after_fork() as threads:
+    with vision_adapter.loading_to_share_after_fork() as threads:
         _state["omp_threads"] = threads
         with using_creative_index() as index:
             index.refresh()
@@ -148,13 +147,9 @@ def after_fork(threads: int | None = None) -> bool:
     if not _state.get("omp_threads"):
         return False
     if threads:
-        from shop.vision_adapter import use_threads
-
-        use_threads(threads)
+        vision_adapter.use_threads(threads)
     else:
-        from shop.vision_adapter import after_fork as give_threads_back
-
-        give_threads_back(_state["omp_threads"])
+        vision_adapter.after_fork(_state["omp_threads"])
     return True
 
 
@@ -184,19 +179,16 @@ def _snapshot_key() -> bytes:
 def _snapshot_names(storage) -> list[str]:
     """This code's snapshots in `storage`, oldest first (the names start with the code version and
     the time written)."""
-    from shop.vision_adapter import code_version
-
     try:
         _, files = storage.listdir("")
     except FileNotFoundError:
         return []
-    return sorted(name for name in files if name.startswith(f"{code_version()}-") and name.endswith(SNAPSHOT_SUFFIX))
+    prefix = f"{vision_adapter.code_version()}-"
+    return sorted(name for name in files if name.startswith(prefix) and name.endswith(SNAPSHOT_SUFFIX))
 
 
 def _from_snapshot() -> dict | None:
     """index, loaded and saved from the newest snapshot that loads; None when there is none."""
-    from shop.vision_adapter import SnapshotRefused, read_snapshot
-
     try:
         storage = storages[SNAPSHOT_STORAGE]
         names = _snapshot_names(storage)
@@ -207,11 +199,11 @@ def _from_snapshot() -> dict | None:
         started = time.perf_counter()
         try:
             with storage.open(name, "rb") as source:
-                index, meta = read_snapshot(source, _snapshot_key())
+                index, meta = vision_adapter.read_snapshot(source, _snapshot_key())
             loaded, saved = dict(meta["loaded"]), meta["version"]
         except FileNotFoundError:
             continue  # replaced by a newer one since it was listed
-        except SnapshotRefused as exc:
+        except vision_adapter.SnapshotRefused as exc:
             logger.warning("creative index snapshot refused", extra={"snapshot": name, "error": str(exc)})
             continue
         except Exception as exc:

@@ -21,8 +21,6 @@ NEAR_DUPLICATE_SIMILARITY = 0.6
 def ad_creative_extract(*, creative: AdCreative):
     """Read the artwork, extract its features and rate its recognisability (fields set, not saved).
     Returns the features."""
-    from shop.vision_adapter import extract_features, rate_recognisability
-
     creative.image.open("rb")
     try:
         creative.image.seek(0)
@@ -32,8 +30,8 @@ def ad_creative_extract(*, creative: AdCreative):
         if creative.image._committed:
             creative.image.close()
     picture = vision_adapter.decode(data).image
-    features = extract_features(picture)
-    rating = rate_recognisability(features)
+    features = vision_adapter.extract_features(picture)
+    rating = vision_adapter.rate_recognisability(features)
     creative.features = features.to_bytes()
     creative.feature_count = len(features)
     creative.width, creative.height = features.image_size

@@ -11,8 +11,6 @@ def clean_picture_upload(upload):
     """A form field's new upload, accepted only when the vision decoder accepts it (by content,
     never by extension), and renamed to the suffix of the format it decodes as; a stored file (no
     content type) passes as it is."""
-    from shop.vision_adapter import ImageRejected
-
     if not upload or not hasattr(upload, "content_type"):
         return upload
     if upload.size > settings.UPLOAD_MAX_BYTES:  # before reading it into memory
@@ -20,7 +18,7 @@ def clean_picture_upload(upload):
                                     f"the limit is {settings.UPLOAD_MAX_BYTES} bytes.")
     try:
         decoded = vision_adapter.decode(upload.read())
-    except ImageRejected as exc:
+    except vision_adapter.ImageRejected as exc:
         raise forms.ValidationError(f"Not a usable picture: {exc}") from exc
     finally:
         upload.seek(0)

@@ -36,11 +36,9 @@ _REJECTION_STATUS = {"too_many_bytes": 413, "too_many_pixels": 413, "unsupported
 
 
 def decode_upload(data: bytes):
-    from shop.vision_adapter import ImageRejected
-
     try:
         return vision_adapter.decode(data)
-    except ImageRejected as exc:
+    except vision_adapter.ImageRejected as exc:
         raise Problem(
             status=_REJECTION_STATUS.get(exc.code, 422),
             code=exc.code,

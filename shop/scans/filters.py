@@ -8,12 +8,11 @@ from rest_framework import serializers
 
 from catalog.models import Brand, Category
 from catalog.selectors import SearchFilters
+from shop import vision_adapter
 
 
 def color_choices() -> tuple[str, ...]:
-    from shop.vision_adapter import color_names
-
-    return color_names()
+    return vision_adapter.color_names()
 
 
 class SearchFiltersSerializer(serializers.Serializer):

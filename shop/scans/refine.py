@@ -28,8 +28,6 @@ def color_words(text: str) -> list[str]:
 
 
 def refine_search(*, picture, box: list[float] | None, filters: dict, text: str, k: int) -> dict:
-    from shop.vision_adapter import item_crop
-
     key = active_model_key()
     embedder = vision_adapter.get_embedder(key)
     box = box or [0.0, 0.0, 1.0, 1.0]
@@ -39,7 +37,7 @@ def refine_search(*, picture, box: list[float] | None, filters: dict, text: str,
         max(int(box[0] * picture.width) + 1, int(round(box[2] * picture.width))),
         max(int(box[1] * picture.height) + 1, int(round(box[3] * picture.height))),
     )
-    vector = embedder.embed_images([item_crop(picture, pixels, None)])[0]
+    vector = embedder.embed_images([vision_adapter.item_crop(picture, pixels, None)])[0]
     search_filters = filters_from_json(filters)
     text_used = None
     words = color_words(text) if text else []

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.search import PhotoItem
+from shop import vision_adapter
 from shop.scans.models import Scan, ScanItem, ScanMatch
 from shop.shoppers.models import Shopper
 
@@ -22,9 +23,7 @@ logger = logging.getLogger(__name__)
 def scan_create(*, shopper: Shopper, decoded, kind: str = Scan.Kind.AUTO, filters: dict | None = None) -> Scan:
     """Store the cleaned copy of a validated photo and queue the scan for the vision worker."""
     from shop.scans.tasks import process_scan
-    from shop.vision_adapter import encode_clean_jpeg
-
-    cleaned = encode_clean_jpeg(decoded.image)
+    cleaned = vision_adapter.encode_clean_jpeg(decoded.image)
     scan = Scan(
         shopper=shopper,
         kind=kind,

@@ -23,7 +23,6 @@ from shop.scans.services import (
     scan_store_results,
     stale_scan_ids,
 )
-from shop.vision_adapter import ImageRejected
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ def process_scan(scan_id: str) -> None:
                                          timings=timer.timings)
         if written:  # the database stage's own time, now that it is known
             Scan.objects.filter(id=scan_id).update(timings=timer.timings)
-    except ImageRejected as exc:
+    except vision_adapter.ImageRejected as exc:
         scan_mark_failed(scan_id=scan_id, reason=f"{exc.code}: {exc}")
     except SoftTimeLimitExceeded:
         scan_mark_failed(scan_id=scan_id, reason="the photo took too long to process")

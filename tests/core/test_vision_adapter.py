@@ -9,22 +9,13 @@ from pathlib import Path
 import pytest
 
 from shop import vision_adapter
+from tests.source_code import imported_modules, syntax_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def vision_imports(path: Path) -> list[str]:
-    """The `vision` modules a file imports (at any depth: inside functions too, or by importlib)."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found += [alias.name for alias in node.names if alias.name.split(".")[0] == "vision"]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "vision":
-            found.append(node.module)
-        elif (isinstance(node, ast.Call) and ast.unparse(node.func).endswith("import_module") and node.args
-              and isinstance(node.args[0], ast.Constant) and str(node.args[0].value).split(".")[0] == "vision"):
-            found.append(node.args[0].value)
-    return found
+    return [module for module in imported_modules(path) if module.split(".")[0] == "vision"]
 
 
 DJANGO_CODE = [ROOT / "manage.py", *(ROOT / "shop").rglob("*.py"), *(ROOT / "catalog").rglob("*.py")]
@@ -42,15 +33,24 @@ def test_django_code_imports_vision_only_in_the_adapter():
     assert vision_imports(ADAPTER)  # the adapter itself does
 
 
+def names_taken_from_the_adapter(tree: ast.Module) -> set[str]:
+    """`X` of each `from shop.vision_adapter import X` and each `vision_adapter.X`."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "shop.vision_adapter":
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "vision_adapter":
+            names.add(node.attr)
+    return names
+
+
 def test_every_name_django_code_takes_from_the_adapter_exists():
-    """Each `from shop.vision_adapter import X` of shop/ and catalog/ (most inside functions, which
-    would fail only when they run) names something the adapter has or re-exports."""
+    """Each name shop/ and catalog/ take from the adapter (most of them when a function runs, which
+    would fail only then) is something the adapter has or re-exports."""
     taken = {
-        (str(path.relative_to(ROOT)), alias.name)
+        (str(path.relative_to(ROOT)), name)
         for path in DJANGO_CODE
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.ImportFrom) and node.module == "shop.vision_adapter"
-        for alias in node.names
+        for name in names_taken_from_the_adapter(syntax_tree(path))
     }
     assert len(taken) > 20
     assert [(where, name) for where, name in sorted(taken) if not hasattr(vision_adapter, name)] == []

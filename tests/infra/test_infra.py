@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from shop.celery import Queues
+from tests.source_code import imported_modules
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
@@ -555,20 +556,13 @@ def test_the_image_installs_every_library_the_application_imports():
     missing = {}
     for package in ("shop", "catalog", "vision"):
         for path in (REPO / package).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.Import):
-                    modules = [alias.name for alias in node.names]
-                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                    modules = [node.module]
-                else:
+            for module in imported_modules(path):
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top in ("shop", "catalog", "vision"):
                     continue
-                for module in modules:
-                    top = module.split(".")[0]
-                    if top in sys.stdlib_module_names or top in ("shop", "catalog", "vision"):
-                        continue
-                    names = {_normalised(d) for d in distributions.get(top, [])}
-                    if not names & installed:
-                        missing.setdefault(top, str(path.relative_to(REPO)))
+                names = {_normalised(d) for d in distributions.get(top, [])}
+                if not names & installed:
+                    missing.setdefault(top, str(path.relative_to(REPO)))
     assert not missing, f"imported by the application but not installed by requirements.txt: {missing}"
 
 
