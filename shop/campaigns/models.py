@@ -33,6 +33,8 @@ class Campaign(models.Model):
     currency = models.CharField(max_length=3, default="EUR")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
     created_at = models.DateTimeField(auto_now_add=True)
+    # which creatives scans recognise follows the campaign's status: workers see a change through this
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-starts_on", "name"]
@@ -106,14 +108,25 @@ class AdCreativeProduct(models.Model):
     creative = models.ForeignKey(AdCreative, on_delete=models.CASCADE, related_name="placements")
     product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE, related_name="+")
     position = models.PositiveSmallIntegerField(default=0)
-    x0 = models.FloatField(null=True, blank=True)
-    y0 = models.FloatField(null=True, blank=True)
-    x1 = models.FloatField(null=True, blank=True)
-    y1 = models.FloatField(null=True, blank=True)
+    x0 = models.FloatField(null=True, blank=True, help_text="left edge, a fraction of the artwork's width (0-1)")
+    y0 = models.FloatField(null=True, blank=True, help_text="top edge, a fraction of its height (0-1)")
+    x1 = models.FloatField(null=True, blank=True, help_text="right edge (0-1, right of the left edge)")
+    y1 = models.FloatField(null=True, blank=True, help_text="bottom edge (0-1, below the top edge)")
 
     class Meta:
         ordering = ["creative_id", "position"]
-        constraints = [models.UniqueConstraint(fields=["creative", "product"], name="uniq_creative_product")]
+        constraints = [
+            models.UniqueConstraint(fields=["creative", "product"], name="uniq_creative_product"),
+            models.CheckConstraint(
+                # a CHECK passes on NULL: one edge missing must make the box branch false, not unknown
+                condition=models.Q(x0__isnull=True, y0__isnull=True, x1__isnull=True, y1__isnull=True)
+                | models.Q(x0__isnull=False, y0__isnull=False, x1__isnull=False, y1__isnull=False,
+                           x0__gte=0, y0__gte=0, x1__lte=1, y1__lte=1, x0__lt=models.F("x1"), y0__lt=models.F("y1")),
+                name="creative_product_box_in_page",
+                violation_error_message="A product's position is four fractions of the artwork (0-1, left < right, "
+                "top < bottom), or none.",
+            ),
+        ]
 
 
 class ScanAttribution(models.Model):

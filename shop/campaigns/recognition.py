@@ -1,7 +1,8 @@
 """The creative index of this process: loaded from the database once, then kept in step.
 
 Each worker process holds one `vision.creatives.CreativeIndex`. Before a scan is matched, one
-aggregate query tells whether creatives changed (count and last update); only then are the
+aggregate query tells whether creatives changed (count, last update of a creative and of a
+campaign); only then are the
 changed ones read and added or removed, so a merchandiser's new creative is recognised by the
 next scan without a restart.
 
@@ -39,7 +40,7 @@ from shop.campaigns.models import AdCreative, Campaign
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-# index; version: (count, last update) of the matchable creatives it holds; loaded: creative id ->
+# index; version: (count, last update, last campaign update) of the matchable creatives it holds; loaded: creative id ->
 # updated_at of the features it holds; saved: the version of the snapshot this process last loaded or wrote
 _state: dict = {"index": None, "version": None, "loaded": {}, "saved": None}
 
@@ -61,7 +62,10 @@ def using_creative_index() -> Iterator:
     A creative whose stored features cannot be read (damaged, or of a newer format than this code)
     is left out and logged, never a reason to fail every scan; it is tried again when it changes."""
     queryset = matchable_creatives()
-    version = tuple(queryset.aggregate(n=Count("id"), last=Max("updated_at")).values())
+    # a creative that joins the matchable set (new, changed, set active, its campaign out of draft)
+    # brings a later update time, of its own or of its campaign; one that only leaves lowers the count
+    version = tuple(queryset.aggregate(n=Count("id"), last=Max("updated_at"),
+                                       campaign=Max("campaign__updated_at")).values())
     with _lock:
         if _state["index"] is None:
             _state.update(

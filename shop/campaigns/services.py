@@ -83,7 +83,7 @@ def ad_creatives_features_refresh(*, creatives, progress=None) -> tuple[int, lis
             try:
                 ad_creative_features_refresh(creative=creative)
                 done += 1
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, vision_adapter.ImageRejected) as exc:
                 failed.append(f"{creative.name or creative.pk} ({exc})")
         if progress is not None:
             progress()
@@ -106,12 +106,15 @@ def project_box(homography: np.ndarray, box: tuple[float, float, float, float], 
 @transaction.atomic
 def scan_record_ad(*, scan_id, match, timings: dict) -> bool | None:
     """Finish a scan that recognised a creative and attribute it to the creative's campaign, once.
-    False when the scan is gone or already done; None when the creative was deleted since the
-    worker's index was brought up to date (the scan is then answered as if no ad matched)."""
+    False when the scan is gone or already done; None when the creative was deleted, set inactive or
+    its campaign made a draft since the worker's index was brought up to date (the scan is then
+    answered as if no ad matched)."""
+    from shop.campaigns.recognition import matchable_creatives
+
     scan = Scan.objects.select_for_update().filter(id=scan_id).first()
     if scan is None or scan.status == Scan.Status.DONE:
         return False
-    creative = AdCreative.objects.select_related("campaign").filter(id=match.creative_id).first()
+    creative = matchable_creatives().select_related("campaign").filter(id=match.creative_id).first()
     if creative is None:
         return None
     ScanAttribution.objects.update_or_create(

@@ -1,15 +1,20 @@
 import io
+from datetime import date
 
 import numpy as np
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import IntegrityError, transaction
 from PIL import Image, ImageDraw
-from vision import adgen
 
 from catalog.models import Product
 from shop.campaigns import recognition
-from shop.campaigns.models import AdCreative, ScanAttribution
-from tests.campaigns.fixtures import TEMPLATE_SEED, scan_recognising
+from shop.campaigns.models import AdCreative, AdCreativeProduct, Campaign, ScanAttribution
+from tests.campaigns.fixtures import TEMPLATE_SEED, register_creative, scan_recognising
 from tests.scans.conftest import jpeg, new_shopper_client, post_scan, street_photo_of
+from vision import adgen
 
 
 def test_a_photographed_creative_is_recognised_and_attributed(campaign_with_creatives, django_capture_on_commit_callbacks):
@@ -83,7 +88,9 @@ def test_a_recognised_creative_keeps_its_scans_it_is_set_inactive_not_deleted(
 ):
     campaign, _, creatives = campaign_with_creatives
     creative, page = creatives[2]
-    assert scan_recognising(new_shopper_client(), page, django_capture_on_commit_callbacks)["result_kind"] == "ad"
+    shopper = new_shopper_client()
+    scan_id = scan_recognising(shopper, page, django_capture_on_commit_callbacks)["id"]
+    assert shopper.get(f"/api/v1/scans/{scan_id}/").json()["result_kind"] == "ad"
     response = staff.post(f"/admin/campaigns/adcreative/{creative.pk}/delete/", {"post": "yes"})
     assert response.status_code == 200 and "protected" in response.content.decode().lower()
     assert AdCreative.objects.filter(pk=creative.pk).exists() and ScanAttribution.objects.count() == 1
@@ -92,6 +99,9 @@ def test_a_recognised_creative_keeps_its_scans_it_is_set_inactive_not_deleted(
     # deleting the whole campaign deletes its history with it, as the marketer asked
     campaign.delete()
     assert not ScanAttribution.objects.exists()
+    # the shopper's scan stays an ad scan, with no campaign left to show (README: "ad": null)
+    answer = shopper.get(f"/api/v1/scans/{scan_id}/").json()
+    assert answer["status"] == "done" and answer["result_kind"] == "ad" and answer["ad"] is None, answer
 
 
 def test_a_creative_deleted_while_its_photo_was_matched_answers_with_the_look(
@@ -107,6 +117,64 @@ def test_a_creative_deleted_while_its_photo_was_matched_answers_with_the_look(
     body = shopper.get(f"/api/v1/scans/{scan_id}/").json()
     assert body["status"] == "done" and body["result_kind"] == "look" and body["items"], body
     assert not ScanAttribution.objects.exists()
+
+
+def test_a_creative_set_inactive_since_the_workers_index_was_updated_answers_with_the_look(
+    campaign_with_creatives, django_capture_on_commit_callbacks, monkeypatch
+):
+    from vision.creatives import CreativeIndex, Match
+
+    stale = campaign_with_creatives[2][1][0]
+    AdCreative.objects.filter(pk=stale.pk).update(status=AdCreative.Status.INACTIVE)
+    monkeypatch.setattr(CreativeIndex, "match", lambda self, photo: Match(stale.pk, 0.9, 40, np.eye(3), 0.5))
+    shopper = new_shopper_client()
+    with django_capture_on_commit_callbacks(execute=True):
+        scan_id = post_scan(shopper, street_photo_of(Product.objects.first())).json()["id"]
+    body = shopper.get(f"/api/v1/scans/{scan_id}/").json()
+    assert body["status"] == "done" and body["result_kind"] == "look" and body["items"], body
+    assert not ScanAttribution.objects.exists()
+
+
+def test_a_campaign_out_of_draft_is_recognised_though_as_many_creatives_left(
+    campaign_with_creatives, django_capture_on_commit_callbacks
+):
+    """A worker's index follows campaigns' status even when the count of recognisable creatives and
+    their last update stay the same: one creative deleted, a draft campaign's older one activated."""
+    campaign, template, creatives = campaign_with_creatives
+    draft = Campaign.objects.create(name="Winter print", code="winter-print", channel="poster",
+                                    starts_on=date(2026, 11, 1))
+    winter_page = adgen.make_creative(template, seed=7, detail="rich")
+    winter = register_creative(draft, winter_page, "winter-0", list(Product.objects.order_by("id")[:2]))
+    kept, _ = creatives[1]
+    kept.metadata = {"headline": "autumn-1, edited"}
+    kept.save()  # the newest creative update is now one that stays
+    with recognition.using_creative_index() as index:
+        assert winter.pk not in index and len(index) == 4
+    creatives[3][0].delete()
+    draft.status = Campaign.Status.ACTIVE
+    draft.save()
+    body = scan_recognising(new_shopper_client(), winter_page, django_capture_on_commit_callbacks)
+    assert body["result_kind"] == "ad" and body["ad"]["campaign"]["code"] == "winter-print", body
+    with recognition.using_creative_index() as index:
+        assert winter.pk in index and creatives[3][0].pk not in index and len(index) == 4
+    campaign.status = Campaign.Status.DRAFT
+    campaign.save()
+    with recognition.using_creative_index() as index:
+        assert len(index) == 1
+
+
+def test_a_products_position_is_four_fractions_of_the_page_or_none(campaign_with_creatives):
+    creative = campaign_with_creatives[2][0][0]
+    product = Product.objects.exclude(id__in=creative.placements.values("product_id")).first()
+    for box in [(120, 300, 400, 700), (0.6, 0.1, 0.2, 0.5), (0.1, 0.1, 0.5, None), (-0.1, 0, 0.5, 0.5)]:
+        placement = AdCreativeProduct(creative=creative, product=product, position=9,
+                                      **dict(zip(("x0", "y0", "x1", "y1"), box, strict=True)))
+        with pytest.raises(ValidationError, match="four fractions of the artwork"):
+            placement.full_clean()
+        with pytest.raises(IntegrityError), transaction.atomic():
+            placement.save()
+    AdCreativeProduct(creative=creative, product=product, position=9).full_clean()
+    AdCreativeProduct(creative=creative, product=product, position=9, x0=0, y0=0.2, x1=1, y1=0.5).full_clean()
 
 
 def test_an_unregistered_page_in_the_same_template_is_not_accepted(
@@ -232,13 +300,28 @@ def test_admin_shows_outdated_features_and_extracts_them_again(campaign_with_cre
     assert "features with keypoint frames" in page and "older format" not in page
 
 
+def test_extracting_features_again_reports_an_unreadable_artwork_and_goes_on(campaign_with_creatives, staff):
+    from django.core.files.storage import default_storage
+
+    _, _, creatives = campaign_with_creatives
+    broken, fine = creatives[0][0], creatives[1][0]
+    default_storage.delete(broken.image.name)
+    assert default_storage.save(broken.image.name, ContentFile(b"not a picture")) == broken.image.name
+    response = staff.post("/admin/campaigns/adcreative/", {
+        "action": "extract_features_again", "_selected_action": [broken.pk, fine.pk]}, follow=True)
+    page = response.content.decode()
+    assert response.status_code == 200 and "Features extracted again for 1 creatives." in page
+    assert "Not extracted: autumn-0 (" in page
+    assert bytes(AdCreative.objects.get(pk=broken.pk).features) == bytes(broken.features)  # what it had is kept
+
+
 def test_refresh_creative_features_upgrades_features_stored_by_the_first_format(campaign_with_creatives):
     """Creatives whose features were stored before keypoint frames were (format 1) are matched without
     the look in place; the command extracts theirs again from the artwork, and leaves the others be."""
     from django.core.management import call_command
-    from vision.creatives import CreativeFeatures
 
     from shop.campaigns.selectors import creatives_with_outdated_features
+    from vision.creatives import CreativeFeatures
 
     _, _, creatives = campaign_with_creatives
     old, kept = creatives[0][0], creatives[1][0]
