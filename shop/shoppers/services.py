@@ -91,8 +91,13 @@ def shopper_delete(*, shopper: Shopper) -> None:
     if shopper.id == tombstone.id:
         raise ValueError("the deleted-shopper row is not a person")
     with transaction.atomic():
-        shopper = Shopper.objects.select_for_update().get(id=shopper.id)
-        photos = [name for name in Scan.objects.filter(shopper=shopper).values_list("photo", flat=True) if name]
+        # FOR NO KEY UPDATE: a worker attributing a scan meanwhile (its insert takes a key-share lock on
+        # the shopper) goes on, and this waits for it at the scan locks below, instead of a deadlock
+        shopper = Shopper.objects.select_for_update(no_key=True).get(id=shopper.id)
+        # its scans are locked, as a worker finishing one locks it: an ad scan attributed meanwhile is
+        # either attributed before this reads the attributions, or finds its scan gone
+        scans = Scan.objects.select_for_update().filter(shopper=shopper).order_by("id")
+        photos = [name for name in scans.values_list("photo", flat=True) if name]
 
         attributed = list(ScanAttribution.objects.filter(scan__shopper=shopper).values_list("scan_id", flat=True))
         ScanItem.objects.filter(scan_id__in=attributed).delete()  # their matches go with them

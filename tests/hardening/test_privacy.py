@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import threading
+import time
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import connection, transaction
 from PIL import Image
 from rest_framework.authtoken.models import Token
 
@@ -128,6 +132,80 @@ def test_deleting_erases_the_person_and_keeps_anonymised_figures(shoppers, staff
     assert default_storage.exists(b.look.photo.name)
     assert b.get(f"/api/v1/orders/{b.order['id']}/").status_code == 200
     assert [s["id"] for s in b.get("/api/v1/scans/").json()["results"]] == [str(b.look.id)]
+
+
+def test_staff_erase_a_shopper_in_admin_as_the_app_does_not_by_a_cascade(
+    shoppers, staff, django_capture_on_commit_callbacks  # noqa: F811
+):
+    a, b = shoppers
+    photo = a.look.photo.name
+    # Django's own deletion (a cascade past the service) is not offered, nor through the shopper's user
+    assert staff.get(f"/admin/shoppers/shopper/{a.shopper.id}/delete/").status_code == 403
+    staff.post(f"/admin/auth/user/{a.shopper.user_id}/delete/", {"post": "yes"})
+    assert Shopper.objects.filter(id=a.shopper.id).exists()
+    users = staff.get("/admin/auth/user/").content.decode()
+    assert "marketer" in users and a.shopper.user.username not in users
+
+    chosen = {"action": "erase", "_selected_action": [str(a.shopper.id)]}
+    confirm = staff.post("/admin/shoppers/shopper/", chosen)
+    assert confirm.status_code == 200 and "Erase 1 shopper?" in confirm.content.decode()
+    assert Shopper.objects.filter(id=a.shopper.id).exists()  # nothing happens before the confirmation
+    with django_capture_on_commit_callbacks(execute=True):
+        done = staff.post("/admin/shoppers/shopper/", {**chosen, "confirm": "yes"}, follow=True)
+    assert "Erased 1 shoppers." in done.content.decode()
+    assert not Shopper.objects.filter(id=a.shopper.id).exists() and not default_storage.exists(photo)
+    touch = ScanAttribution.objects.get(scan_id=a.ad.id)  # the campaign's history stays, anonymised
+    assert touch.shopper_id is None and Scan.objects.get(id=a.ad.id).shopper_id == DELETED_SHOPPER_ID
+    assert Order.objects.get(id=a.order["id"]).shopper_id == DELETED_SHOPPER_ID
+    assert b.get("/api/v1/shoppers/me").status_code == 200
+
+    kept = staff.post("/admin/shoppers/shopper/", {"action": "erase", "_selected_action": [str(DELETED_SHOPPER_ID)],
+                                                   "confirm": "yes"}, follow=True)
+    assert "it is kept" in kept.content.decode() and Shopper.objects.filter(id=DELETED_SHOPPER_ID).exists()
+
+
+def test_an_ad_scan_attributed_while_its_shopper_is_erased_keeps_its_attribution(transactional_db):
+    """A worker finishing an ad scan (its scan locked) while the shopper is erased: the erasure waits
+    for it and keeps the attribution, instead of a deadlock or a cascade that deletes it unseen."""
+    from shop.campaigns.models import AdCreative, Campaign
+    from shop.campaigns.services import scan_record_ad
+    from vision.creatives import Match
+
+    client = new_shopper_client()
+    campaign, creative = make_campaign("erase-race", [make_variant().product])
+    Campaign.objects.filter(id=campaign.id).update(status="active")
+    AdCreative.objects.filter(id=creative.id).update(features=b"stored features")
+    scan = Scan.objects.create(shopper=client.shopper, kind="ad", status="processing")
+    locked, outcome = threading.Event(), []
+
+    def worker() -> None:
+        try:
+            with transaction.atomic():
+                Scan.objects.select_for_update().get(id=scan.id)  # as scan_record_ad begins
+                locked.set()
+                with connection.cursor() as cursor:  # until the erasure waits for this scan
+                    for _ in range(200):
+                        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                        if cursor.fetchone()[0]:
+                            break
+                        time.sleep(0.05)
+                outcome.append(scan_record_ad(scan_id=scan.id, match=Match(creative.id, 0.9, 40, np.eye(3), 0.5),
+                                              timings={}))
+        except Exception as exc:  # a deadlock would be raised here or in the erasure
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert locked.wait(timeout=30)
+    shopper_delete(shopper=client.shopper)
+    thread.join(timeout=60)
+    assert outcome == [True]
+    touch = ScanAttribution.objects.get(scan_id=scan.id)
+    assert touch.shopper_id is None and touch.campaign_id == campaign.id
+    assert Scan.objects.get(id=scan.id).shopper_id == DELETED_SHOPPER_ID
+    assert not Shopper.objects.filter(id=client.shopper.id).exists()
 
 
 def test_the_deleted_shopper_cannot_sign_in_and_is_shared(db):
