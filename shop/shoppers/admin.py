@@ -11,7 +11,8 @@ from shop.shoppers.services import DELETED_SHOPPER_ID, shopper_delete
 class ShopperAdmin(admin.ModelAdmin):
     list_display = ("id", "platform", "app_version", "locale", "created_at")
     list_filter = ("platform",)
-    readonly_fields = ("id", "user", "platform", "app_version", "locale", "created_at")
+    # not the user behind the device's token: the users admin lists staff only (see StaffUserAdmin)
+    fields = readonly_fields = ("id", "platform", "app_version", "locale", "region", "created_at")
     search_fields = ("id",)
     actions = ("erase",)
 

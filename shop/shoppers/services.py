@@ -6,8 +6,8 @@ import uuid
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core.files.storage import default_storage
-from django.db import transaction
-from django.db.models import Q
+from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import ProtectedError, Q
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
@@ -82,34 +82,59 @@ def shopper_delete(*, shopper: Shopper) -> None:
     moved to the "deleted shopper", and add-to-cart events from it stay there too, for the funnel.
     Database changes are one transaction; files are deleted only once it has committed.
     """
+    tombstone = shopper_tombstone_get_or_create()
+    if shopper.id == tombstone.id:
+        raise ValueError("the deleted-shopper row is not a person")
+    for attempt in range(1, ERASE_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                _erase(shopper, tombstone)
+            return
+        except (IntegrityError, OperationalError) as exc:
+            if attempt == ERASE_ATTEMPTS or not _raced(exc):
+                raise
+            logger.warning("shopper erasure raced with a write of the shopper's; erasing again",
+                           extra={"shopper_id": str(shopper.id), "attempt": attempt, "error": str(exc)})
+
+
+ERASE_ATTEMPTS = 3
+FOREIGN_KEY_VIOLATION, DEADLOCK_DETECTED = "23503", "40P01"
+
+
+def _raced(exc: Exception) -> bool:
+    """A write of the shopper's that committed while the erasure ran: a row that references the
+    shopper, found at commit (a scan posted, an item added to a cart, an order placed), or a deadlock
+    with such a write. Erasing again sees it."""
+    return isinstance(exc, ProtectedError) or getattr(exc.__cause__, "sqlstate", None) in {
+        FOREIGN_KEY_VIOLATION, DEADLOCK_DETECTED}
+
+
+def _erase(shopper: Shopper, tombstone: Shopper) -> None:
     from shop.campaigns.models import ScanAttribution
     from shop.carts.models import CartEvent, Order
     from shop.scans.models import Scan, ScanItem
     from shop.scans.uploads import shopper_prefix
 
-    tombstone = shopper_tombstone_get_or_create()
-    if shopper.id == tombstone.id:
-        raise ValueError("the deleted-shopper row is not a person")
-    with transaction.atomic():
-        # FOR NO KEY UPDATE: a worker attributing a scan meanwhile (its insert takes a key-share lock on
-        # the shopper) goes on, and this waits for it at the scan locks below, instead of a deadlock
-        shopper = Shopper.objects.select_for_update(no_key=True).get(id=shopper.id)
-        # its scans are locked, as a worker finishing one locks it: an ad scan attributed meanwhile is
-        # either attributed before this reads the attributions, or finds its scan gone
-        scans = Scan.objects.select_for_update().filter(shopper=shopper).order_by("id")
-        photos = [name for name in scans.values_list("photo", flat=True) if name]
+    # No-key locks (the shopper's, its scans'): a worker finishing one of its scans locks that scan
+    # and this waits for it (an ad scan attributed meanwhile is kept; one matched later finds its scan
+    # gone), while writes that only reference these rows (a worker's attribution, a cart line of a
+    # scan) go on instead of deadlocking with this; one that commits a row this no longer sees makes
+    # the commit fail, and `shopper_delete` erases again.
+    shopper = Shopper.objects.select_for_update(no_key=True).get(id=shopper.id)
+    scans = Scan.objects.select_for_update(no_key=True).filter(shopper=shopper).order_by("id")
+    photos = [name for name in scans.values_list("photo", flat=True) if name]
 
-        attributed = list(ScanAttribution.objects.filter(scan__shopper=shopper).values_list("scan_id", flat=True))
-        ScanItem.objects.filter(scan_id__in=attributed).delete()  # their matches go with them
-        Scan.objects.filter(id__in=attributed).update(
-            shopper=tombstone, photo="", photo_sha256="", photo_deleted_at=timezone.now(), filters={}, failure_reason=""
-        )
-        ScanAttribution.objects.filter(Q(shopper=shopper) | Q(scan_id__in=attributed)).update(shopper=None)
-        CartEvent.objects.filter(shopper=shopper, scan_id__in=attributed).update(shopper=tombstone)
-        Order.objects.filter(shopper=shopper).update(shopper=tombstone)
+    attributed = list(ScanAttribution.objects.filter(scan__shopper=shopper).values_list("scan_id", flat=True))
+    ScanItem.objects.filter(scan_id__in=attributed).delete()  # their matches go with them
+    Scan.objects.filter(id__in=attributed).update(
+        shopper=tombstone, photo="", photo_sha256="", photo_deleted_at=timezone.now(), filters={}, failure_reason=""
+    )
+    ScanAttribution.objects.filter(Q(shopper=shopper) | Q(scan_id__in=attributed)).update(shopper=None)
+    CartEvent.objects.filter(shopper=shopper, scan_id__in=attributed).update(shopper=tombstone)
+    Order.objects.filter(shopper=shopper).update(shopper=tombstone)
 
-        # The user's deletion cascades to its token, idempotency records and the shopper, whose
-        # deletion cascades to the remaining scans (items, matches), carts (lines) and cart events.
-        prefixes = [f"scans/{shopper.id}/", shopper_prefix(shopper)]
-        shopper.user.delete()
-        transaction.on_commit(lambda: _stored_files_delete(names=photos, prefixes=prefixes))
+    # The user's deletion cascades to its token, idempotency records and the shopper, whose
+    # deletion cascades to the remaining scans (items, matches), carts (lines) and cart events.
+    prefixes = [f"scans/{shopper.id}/", shopper_prefix(shopper)]
+    shopper.user.delete()
+    transaction.on_commit(lambda: _stored_files_delete(names=photos, prefixes=prefixes))

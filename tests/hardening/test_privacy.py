@@ -143,6 +143,8 @@ def test_staff_erase_a_shopper_in_admin_as_the_app_does_not_by_a_cascade(
     assert staff.get(f"/admin/shoppers/shopper/{a.shopper.id}/delete/").status_code == 403
     staff.post(f"/admin/auth/user/{a.shopper.user_id}/delete/", {"post": "yes"})
     assert Shopper.objects.filter(id=a.shopper.id).exists()
+    page = staff.get(f"/admin/shoppers/shopper/{a.shopper.id}/change/")
+    assert page.status_code == 200 and f"/admin/auth/user/{a.shopper.user_id}/" not in page.content.decode()
     users = staff.get("/admin/auth/user/").content.decode()
     assert "marketer" in users and a.shopper.user.username not in users
 
@@ -185,7 +187,8 @@ def test_an_ad_scan_attributed_while_its_shopper_is_erased_keeps_its_attribution
                 locked.set()
                 with connection.cursor() as cursor:  # until the erasure waits for this scan
                     for _ in range(200):
-                        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+                        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                       "AND datname = current_database() AND query LIKE '%%scans_scan%%FOR NO KEY%%'")
                         if cursor.fetchone()[0]:
                             break
                         time.sleep(0.05)
@@ -206,6 +209,40 @@ def test_an_ad_scan_attributed_while_its_shopper_is_erased_keeps_its_attribution
     assert touch.shopper_id is None and touch.campaign_id == campaign.id
     assert Scan.objects.get(id=scan.id).shopper_id == DELETED_SHOPPER_ID
     assert not Shopper.objects.filter(id=client.shopper.id).exists()
+
+
+def test_a_scan_posted_while_its_shopper_is_erased_is_erased_too(transactional_db, caplog):
+    """A write of the shopper's that commits after the erasure read the shopper's rows (here a scan,
+    between the cascade's collection and the shopper's deletion) fails the erasure's commit; it erases
+    again, and the late scan goes too."""
+    from django.db.models.signals import pre_delete
+
+    client = new_shopper_client()
+    scan_with_photo(client)
+    late: list = []
+
+    def post_a_scan_meanwhile(sender, instance, **kwargs):
+        if late:
+            return
+
+        def post() -> None:
+            try:
+                late.append(Scan.objects.create(shopper_id=instance.id, kind="look", status="pending").id)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=post)
+        thread.start()
+        thread.join(timeout=30)
+
+    pre_delete.connect(post_a_scan_meanwhile, sender=Shopper)
+    try:
+        shopper_delete(shopper=client.shopper)
+    finally:
+        pre_delete.disconnect(post_a_scan_meanwhile, sender=Shopper)
+    assert len(late) == 1 and "erasing again" in caplog.text
+    assert not Shopper.objects.filter(id=client.shopper.id).exists()
+    assert not Scan.objects.filter(id=late[0]).exists() and not Scan.objects.exists()
 
 
 def test_the_deleted_shopper_cannot_sign_in_and_is_shared(db):
