@@ -104,29 +104,28 @@ def test_a_recognised_creative_keeps_its_scans_it_is_set_inactive_not_deleted(
     assert answer["status"] == "done" and answer["result_kind"] == "ad" and answer["ad"] is None, answer
 
 
-def test_a_creative_deleted_while_its_photo_was_matched_answers_with_the_look(
-    campaign_with_creatives, django_capture_on_commit_callbacks, monkeypatch
+def _deleted(creative: AdCreative) -> int:
+    return AdCreative.objects.order_by("-id").first().id + 1000
+
+
+def _set_inactive(creative: AdCreative) -> int:
+    AdCreative.objects.filter(pk=creative.pk).update(status=AdCreative.Status.INACTIVE)
+    return creative.pk
+
+
+def _campaign_made_a_draft(creative: AdCreative) -> int:
+    Campaign.objects.filter(pk=creative.campaign_id).update(status=Campaign.Status.DRAFT)
+    return creative.pk
+
+
+@pytest.mark.parametrize("since", [_deleted, _set_inactive, _campaign_made_a_draft], ids=lambda f: f.__name__[1:])
+def test_a_creative_no_longer_recognised_since_its_photo_was_matched_answers_with_the_look(
+    since, campaign_with_creatives, django_capture_on_commit_callbacks, monkeypatch
 ):
     from vision.creatives import CreativeIndex, Match
 
-    gone = AdCreative.objects.order_by("-id").first().id + 1000
-    monkeypatch.setattr(CreativeIndex, "match", lambda self, photo: Match(gone, 0.9, 40, np.eye(3), 0.5))
-    shopper = new_shopper_client()
-    with django_capture_on_commit_callbacks(execute=True):
-        scan_id = post_scan(shopper, street_photo_of(Product.objects.first())).json()["id"]
-    body = shopper.get(f"/api/v1/scans/{scan_id}/").json()
-    assert body["status"] == "done" and body["result_kind"] == "look" and body["items"], body
-    assert not ScanAttribution.objects.exists()
-
-
-def test_a_creative_set_inactive_since_the_workers_index_was_updated_answers_with_the_look(
-    campaign_with_creatives, django_capture_on_commit_callbacks, monkeypatch
-):
-    from vision.creatives import CreativeIndex, Match
-
-    stale = campaign_with_creatives[2][1][0]
-    AdCreative.objects.filter(pk=stale.pk).update(status=AdCreative.Status.INACTIVE)
-    monkeypatch.setattr(CreativeIndex, "match", lambda self, photo: Match(stale.pk, 0.9, 40, np.eye(3), 0.5))
+    matched = since(campaign_with_creatives[2][1][0])
+    monkeypatch.setattr(CreativeIndex, "match", lambda self, photo: Match(matched, 0.9, 40, np.eye(3), 0.5))
     shopper = new_shopper_client()
     with django_capture_on_commit_callbacks(execute=True):
         scan_id = post_scan(shopper, street_photo_of(Product.objects.first())).json()["id"]
