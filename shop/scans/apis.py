@@ -3,6 +3,7 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
+from django.db import transaction
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -96,18 +97,21 @@ class ScanListCreateApi(ListAPIView):
         form = ScanCreateInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        if data.get("photo"):
-            photo_bytes = data["photo"].read()
-        else:
-            photo_bytes = uploads.read_uploaded(shopper=request.shopper, key=data["upload_key"])
+        # A direct upload is read only when the scan is made (a replay of this Idempotency-Key needs no
+        # upload) and deleted once the scan is committed: a failed request leaves it for a retry.
+        photo_bytes, upload_key = (data["photo"].read(), None) if data.get("photo") else (None, data["upload_key"])
         filters = filters_to_json(data.get("filters") or {})
 
         def create() -> Response:
-            decoded = decode_upload(photo_bytes)
+            raw = photo_bytes if upload_key is None else uploads.read_uploaded(shopper=request.shopper, key=upload_key)
+            decoded = decode_upload(raw)
             scan = scan_create(shopper=request.shopper, decoded=decoded, kind=data["kind"], filters=filters)
+            if upload_key is not None:
+                transaction.on_commit(lambda: uploads.delete_uploaded(key=upload_key))
             return Response(ScanSerializer(scan, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
-        request_fingerprint = fingerprint("scan", photo_bytes, data["kind"], repr(sorted(filters.items())))
+        source = photo_bytes if upload_key is None else f"upload {upload_key}"  # an upload key names one upload
+        request_fingerprint = fingerprint("scan", source, data["kind"], repr(sorted(filters.items())))
         response = idempotent(request=request, request_fingerprint=request_fingerprint, produce=create)
         if wait.validated_data["wait"] > 0 and response.status_code in (200, 202):
             finished = _wait_for_result(request, response.data["id"], wait.validated_data["wait"])

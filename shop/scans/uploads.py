@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 
@@ -11,6 +12,8 @@ from django.utils import timezone
 
 from shop.core.problems import Problem
 from shop.shoppers.models import Shopper
+
+logger = logging.getLogger(__name__)
 
 
 def _require_s3() -> None:
@@ -53,7 +56,7 @@ def presigned_upload(*, shopper: Shopper) -> dict:
 
 
 def read_uploaded(*, shopper: Shopper, key: str) -> bytes:
-    """The bytes of an object the shopper uploaded directly, which is then deleted."""
+    """The bytes of an object the shopper uploaded directly (`delete_uploaded` once it is used)."""
     _require_s3()
     if not key.startswith(shopper_prefix(shopper)) or ".." in key:
         raise Problem(status=404, code="upload_not_found", detail="No such upload for this shopper.")
@@ -64,6 +67,12 @@ def read_uploaded(*, shopper: Shopper, key: str) -> bytes:
         default_storage.delete(key)
         raise Problem(status=413, code="too_many_bytes", detail="The uploaded photo is too large.")
     with default_storage.open(key, "rb") as f:
-        data = f.read()
-    default_storage.delete(key)
-    return data
+        return f.read()
+
+
+def delete_uploaded(*, key: str) -> None:
+    """Delete a direct upload that became a scan (the scan keeps its own copy of the photo)."""
+    try:
+        default_storage.delete(key)
+    except Exception:  # the scan is made: a file left behind is logged, and erased with the shopper
+        logger.exception("direct upload not deleted", extra={"upload_key": key})
