@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.template.response import TemplateResponse
@@ -12,14 +13,15 @@ from django.utils.html import format_html, format_html_join
 from shop import vision_adapter
 from shop.campaigns.formatters import roi_chart_data, roi_json
 from shop.campaigns.models import AdCreative, AdCreativeProduct, Campaign, ScanAttribution, SpendEntry
-from shop.campaigns.reports import CampaignRoiReport, TrendReport
+from shop.campaigns.reports import FIRST_REPORT_DAY, LAST_REPORT_DAY, CampaignRoiReport, TrendReport
 from shop.campaigns.services import ad_creative_prepare, ad_creatives_features_refresh
 from shop.core.forms import clean_picture_upload
 
 
 class ReportRangeForm(forms.Form):
-    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    _days = [MinValueValidator(FIRST_REPORT_DAY), MaxValueValidator(LAST_REPORT_DAY)]
+    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), validators=_days)
+    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), validators=_days)
 
     def clean(self):
         cleaned = super().clean()

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from shop.campaigns.formatters import roi_csv, roi_json, trends_csv
-from shop.campaigns.reports import CampaignRoiReport, TrendReport
+from shop.campaigns.reports import FIRST_REPORT_DAY, LAST_REPORT_DAY, CampaignRoiReport, TrendReport
 
 
 class CSVRenderer(BaseRenderer):
@@ -26,6 +26,12 @@ class DateRangeSerializer(serializers.Serializer):
     end = serializers.DateField(required=False)
     campaign = serializers.ListField(child=serializers.SlugField(), required=False)
 
+    def validate_start(self, value):
+        return _within_report_days(value)
+
+    def validate_end(self, value):
+        return _within_report_days(value)
+
     def validate(self, attrs):
         today = timezone.localdate()
         attrs.setdefault("end", today)
@@ -35,6 +41,12 @@ class DateRangeSerializer(serializers.Serializer):
         if (attrs["end"] - attrs["start"]).days > 366:
             raise serializers.ValidationError({"start": "at most 366 days per report"})
         return attrs
+
+
+def _within_report_days(value: date) -> date:
+    if not FIRST_REPORT_DAY <= value <= LAST_REPORT_DAY:
+        raise serializers.ValidationError(f"must lie between {FIRST_REPORT_DAY} and {LAST_REPORT_DAY}")
+    return value
 
 
 def date_range(request) -> dict:

@@ -26,6 +26,8 @@ from django.utils import timezone
 from shop.campaigns.models import Campaign, OrderCampaignAttribution, OrderLineAttribution, ScanAttribution, SpendEntry
 
 ZERO = Decimal("0.00")
+# a report's days: a period ends the day after its last, and its default start is 29 days before
+FIRST_REPORT_DAY, LAST_REPORT_DAY = date(1900, 1, 1), date(9998, 12, 31)
 RATIO = Decimal("0.0001")
 
 DEFINITIONS = {

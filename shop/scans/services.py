@@ -91,10 +91,11 @@ def scan_mark_failed(*, scan_id, reason: str) -> None:
 
 
 def scan_claim(*, scan_id) -> Scan | None:
-    """Mark a scan processing (counting attempts); None when it is gone or already done."""
+    """Mark a scan processing (counting attempts); None when it is gone or already finished (done, or
+    failed: a failure is final, and a duplicate message must not run the photo again)."""
     with transaction.atomic():
         scan = Scan.objects.select_for_update().filter(id=scan_id).first()
-        if scan is None or scan.status == Scan.Status.DONE:
+        if scan is None or scan.status in (Scan.Status.DONE, Scan.Status.FAILED):
             return None
         scan.status = Scan.Status.PROCESSING
         scan.attempts += 1

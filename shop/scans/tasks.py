@@ -32,7 +32,7 @@ def process_scan(scan_id: str) -> None:
     """Ad recognition first (kind auto or ad), then shop the look (kind auto or look)."""
     scan = scan_claim(scan_id=scan_id)
     if scan is None:
-        return  # gone, or done by an earlier delivery of this message
+        return  # gone, or finished by an earlier delivery of this message
     if scan.attempts > settings.SCAN_MAX_ATTEMPTS:
         scan_mark_failed(scan_id=scan_id, reason="the worker stopped while processing this photo, repeatedly")
         return

@@ -115,6 +115,14 @@ def test_bad_dates_are_problems(staff):
     assert response.status_code == 400 and response.json()["errors"][0]["field"] == "start"
     response = staff.get("/api/v1/reports/campaigns/roi/", {"start": "2026-05-01", "end": "2026-04-01"})
     assert response.status_code == 400
+    # days at the calendar's ends: the period's end + 1 day and its default start would overflow
+    for url in ("/api/v1/reports/campaigns/roi/", "/api/v1/reports/trends/"):
+        for params in ({"end": "9999-12-31"}, {"end": "0001-01-10"}, {"start": "0001-01-01", "end": "0001-02-01"}):
+            response = staff.get(url, params)
+            assert response.status_code == 400 and response["Content-Type"] == "application/problem+json", params
+    for page in ("roi", "trends"):  # the admin's pages show their default period instead
+        response = staff.get(f"/admin/campaigns/campaign/reports/{page}/", {"start": "9999-12-01", "end": "9999-12-31"})
+        assert response.status_code == 200 and "9999-12-01" not in response.content.decode()
 
 
 def test_trend_report_counts_categories_and_colours_per_week_and_region(demo_catalog, staff, django_capture_on_commit_callbacks):

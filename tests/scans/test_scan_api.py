@@ -163,6 +163,20 @@ def test_a_redelivered_scan_task_writes_nothing_twice(shopper, demo_catalog, dja
     assert Scan.objects.get(id=scan_id).status == "done"
 
 
+def test_a_failed_scan_is_final_a_duplicate_message_does_not_run_it_again(shopper, demo_catalog,
+                                                                          django_capture_on_commit_callbacks):
+    from shop.scans.services import scan_mark_failed
+    from shop.scans.tasks import process_scan
+
+    with django_capture_on_commit_callbacks(execute=False):  # the message waits in the queue
+        scan_id = post_scan(shopper, street_photo_of(demo_catalog.first())).json()["id"]
+    scan_mark_failed(scan_id=scan_id, reason="the photo took too long to process")
+    process_scan(scan_id)  # a duplicate of the message (the stale-scan beat, a redelivery)
+    scan = Scan.objects.get(id=scan_id)
+    assert (scan.status, scan.attempts, scan.failure_reason) == ("failed", 0, "the photo took too long to process")
+    assert not ScanItem.objects.filter(scan_id=scan_id).exists()
+
+
 def test_s3_unreachable_is_a_503_problem_and_writes_no_row(shopper, settings):
     """Storage switched to an S3 endpoint where nothing listens: a clear error, no half-written scan."""
     from django.core.files.storage import storages
@@ -198,3 +212,13 @@ def test_scan_photos_are_served_to_their_owner_only(shopper, client):
     assert b"".join(own.streaming_content)[:2] == b"\xff\xd8"
     assert new_shopper_client().get(photo_url).status_code == 404
     assert client.get(f"/media/{scan.photo.name}").status_code == 404  # not public in local mode
+
+
+def test_a_list_serves_at_most_100_a_page_however_large_the_limit(shopper):
+    Scan.objects.bulk_create([Scan(shopper=shopper.shopper, kind="look", status="done") for _ in range(103)])
+    for limit in ("101", "9223372036854775808", str(10**40)):
+        response = shopper.get("/api/v1/scans/", {"limit": limit})
+        assert response.status_code == 200, (limit, response.content[:200])
+        body = response.json()
+        assert body["count"] == 103 and len(body["results"]) == 100 and "offset=100" in body["next"]
+    assert len(shopper.get("/api/v1/scans/", {"limit": "5", "offset": "100"}).json()["results"]) == 3
