@@ -101,7 +101,8 @@ class CartItemDetailApi(APIView):
 
     @extend_schema(operation_id="cart_remove_item", request=None, responses=CartSerializer, tags=["cart"])
     def delete(self, request, line_id):
-        cart_line_remove(line=_line_or_404(request, line_id))
+        with conflicts_as_problems():
+            cart_line_remove(line=_line_or_404(request, line_id))
         return Response(_cart_body(request.shopper))
 
 

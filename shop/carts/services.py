@@ -58,6 +58,10 @@ class OrderStatusConflict(CartError):
     code = "order_status_conflict"
 
 
+class LineGone(CartError):
+    code = "line_gone"
+
+
 def cart_get_open(*, shopper: Shopper) -> Cart:
     """The shopper's open cart, created on first use."""
     cart, _ = Cart.objects.get_or_create(shopper=shopper, status=Cart.Status.OPEN)
@@ -115,10 +119,20 @@ def cart_add_item(
     return line, in_cart == 0
 
 
+def _locked_line(line: CartLine) -> CartLine:
+    """`line` read again under its cart's lock (as checkout takes it), while the cart is open: a
+    request that waited for a checkout, or for another request removing the line, finds it gone."""
+    cart = Cart.objects.select_for_update().filter(pk=line.cart_id, status=Cart.Status.OPEN).first()
+    fresh = CartLine.objects.select_related("variant").filter(pk=line.pk, cart=cart).first() if cart else None
+    if fresh is None:
+        raise LineGone("This line was removed, or checked out, meanwhile.", line_id=line.pk)
+    return fresh
+
+
 @transaction.atomic
 def cart_line_update(*, line: CartLine, quantity: int) -> None:
     """Set a line's quantity; 0 removes it. Raising it is checked against the stock."""
-    Cart.objects.select_for_update().filter(pk=line.cart_id).first()
+    line = _locked_line(line)
     if quantity == 0:
         line.delete()
         return
@@ -134,8 +148,9 @@ def cart_line_update(*, line: CartLine, quantity: int) -> None:
     line.save(update_fields=["quantity"])
 
 
+@transaction.atomic
 def cart_line_remove(*, line: CartLine) -> None:
-    line.delete()
+    _locked_line(line).delete()
 
 
 def _locked_variants(variant_ids) -> dict[int, Variant]:

@@ -113,3 +113,35 @@ def test_an_idempotent_add_is_replayed(shopper_client):
     other = add(shopper_client, tee, 3, HTTP_IDEMPOTENCY_KEY="add-1")
     assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
     assert CartLine.objects.get().quantity == 2
+
+
+def test_a_line_changed_after_it_was_checked_out_or_removed_is_a_conflict_not_a_500(shopper_client):
+    """Requests that waited for a checkout, or for another request removing the line, re-read the line
+    under the cart's lock (here: the line as such a request had read it before)."""
+    from shop.carts.models import Order
+    from shop.carts.services import LineGone, cart_line_remove, cart_line_update
+    from tests.carts.conftest import checkout
+
+    tee, socks = make_variant(price="19.99"), make_variant(price="5.00")
+    add(shopper_client, tee, 2)
+    add(shopper_client, socks, 1)
+    tee_line, socks_line = CartLine.objects.get(variant=tee), CartLine.objects.get(variant=socks)
+    cart_line_remove(line=socks_line)  # another request removes it
+    for change in (lambda: cart_line_update(line=socks_line, quantity=3), lambda: cart_line_remove(line=socks_line)):
+        try:
+            change()
+            raise AssertionError("a removed line was changed")
+        except LineGone as gone:
+            assert gone.code == "line_gone" and gone.extensions == {"line_id": socks_line.pk}
+    assert checkout(shopper_client).status_code == 201  # the cart is ordered: its lines stay the order's
+    for change in (lambda: cart_line_update(line=tee_line, quantity=1), lambda: cart_line_remove(line=tee_line)):
+        try:
+            change()
+            raise AssertionError("an ordered line was changed")
+        except LineGone:
+            pass
+    assert CartLine.objects.filter(pk=tee_line.pk, quantity=2).exists()
+    assert Order.objects.get().lines.get().quantity == 2
+    # the API answers a line that is not in the open cart as before
+    response = shopper_client.delete(f"/api/v1/cart/items/{tee_line.pk}/")
+    assert response.status_code == 404 and response["Content-Type"] == PROBLEM
