@@ -33,7 +33,6 @@ class Campaign(models.Model):
     currency = models.CharField(max_length=3, default="EUR")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
     created_at = models.DateTimeField(auto_now_add=True)
-    # which creatives scans recognise follows the campaign's status: workers see a change through this
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

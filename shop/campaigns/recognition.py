@@ -1,9 +1,9 @@
 """The creative index of this process: loaded from the database once, then kept in step.
 
 Each worker process holds one `vision.creatives.CreativeIndex`. Before a scan is matched, one
-aggregate query tells whether creatives changed (count, last update of a creative and of a
-campaign); only then are the
-changed ones read and added or removed, so a merchandiser's new creative is recognised by the
+aggregate query tells whether the recognisable creatives changed (`matchable_version`: their count
+and a sum of hashes of each one's id and last update, so no clock's order matters); only then are
+the changed ones read and added or removed, so a merchandiser's new creative is recognised by the
 next scan without a restart.
 
 The index is not thread-safe (web processes run threads: the admin's duplicate check uses it), so
@@ -31,7 +31,8 @@ from typing import Callable, Iterator
 
 from django.core.files import File
 from django.core.files.storage import storages
-from django.db.models import Count, Max
+from django.db.models import BigIntegerField, Count, DecimalField, Func, Sum, TextField, Value
+from django.db.models.functions import Cast, Concat
 from django.utils.crypto import salted_hmac
 
 from shop import vision_adapter
@@ -40,8 +41,8 @@ from shop.campaigns.models import AdCreative, Campaign
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-# index; version: (count, last update, last campaign update) of the matchable creatives it holds; loaded: creative id ->
-# updated_at of the features it holds; saved: the version of the snapshot this process last loaded or wrote
+# index; version: `matchable_version()` of the creatives it holds; loaded: creative id -> updated_at of the
+# features it holds; saved: the version of the snapshot this process last loaded or wrote
 _state: dict = {"index": None, "version": None, "loaded": {}, "saved": None}
 
 SNAPSHOT_STORAGE = "creative_index"
@@ -55,6 +56,25 @@ def matchable_creatives():
     )
 
 
+class _Hash64(Func):
+    """PostgreSQL's 64-bit hash of a text (seed 0)."""
+
+    function = "hashtextextended"
+    output_field = BigIntegerField()
+
+
+def matchable_version() -> tuple:
+    """What changes whenever the recognisable creatives do: their count and the sum of a 64-bit hash
+    of each one's id and last update. A creative added, changed, set inactive or active, or leaving or
+    joining with its campaign's status changes it, whatever the time stamps say: a save stamped
+    earlier than one a worker already saw (clocks of two web hosts apart, a slow save committing after
+    a quicker one) is not missed, as it was by the last update time. One pass over those creatives'
+    rows, as a count alone needs."""
+    row = _Hash64(Concat(Cast("id", TextField()), Value("@"), Cast("updated_at", TextField()), output_field=TextField()),
+                  Value(0))
+    return tuple(matchable_creatives().aggregate(n=Count("id"), hashes=Sum(row, output_field=DecimalField())).values())
+
+
 @contextmanager
 def using_creative_index() -> Iterator:
     """This process's index, brought up to date, held under its lock for the `with` block.
@@ -62,10 +82,7 @@ def using_creative_index() -> Iterator:
     A creative whose stored features cannot be read (damaged, or of a newer format than this code)
     is left out and logged, never a reason to fail every scan; it is tried again when it changes."""
     queryset = matchable_creatives()
-    # a creative that joins the matchable set (new, changed, set active, its campaign out of draft)
-    # brings a later update time, of its own or of its campaign; one that only leaves lowers the count
-    version = tuple(queryset.aggregate(n=Count("id"), last=Max("updated_at"),
-                                       campaign=Max("campaign__updated_at")).values())
+    version = matchable_version()
     with _lock:
         if _state["index"] is None:
             _state.update(

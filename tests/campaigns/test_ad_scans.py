@@ -1,5 +1,5 @@
 import io
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pytest
@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from PIL import Image, ImageDraw
 
 from catalog.models import Product
+from shop import vision_adapter
 from shop.campaigns import recognition
 from shop.campaigns.models import AdCreative, AdCreativeProduct, Campaign, ScanAttribution
 from tests.campaigns.fixtures import TEMPLATE_SEED, register_creative, scan_recognising
@@ -160,6 +161,27 @@ def test_a_campaign_out_of_draft_is_recognised_though_as_many_creatives_left(
     campaign.save()
     with recognition.using_creative_index() as index:
         assert len(index) == 1
+
+
+def test_a_creative_changed_under_an_earlier_time_stamp_is_still_reloaded(
+    campaign_with_creatives, django_capture_on_commit_callbacks
+):
+    """A worker notices a change whatever its time stamp says: a save stamped before one it already saw
+    (clocks of two web hosts apart, a slow admin save committing after a quicker one) still reaches it."""
+    _, template, creatives = campaign_with_creatives
+    newest, _ = creatives[1]
+    newest.metadata = {"headline": "autumn-1, edited"}
+    newest.save()  # the last update of all, which the worker sees
+    with recognition.using_creative_index() as index:
+        assert len(index) == 4
+    replaced, _ = creatives[0]
+    new_page = adgen.make_creative(template, seed=11, detail="rich")
+    stamped = replaced.updated_at + timedelta(milliseconds=1)  # later than its own, earlier than the newest
+    assert stamped < AdCreative.objects.get(pk=newest.pk).updated_at
+    AdCreative.objects.filter(pk=replaced.pk).update(
+        features=vision_adapter.extract_features(new_page.image).to_bytes(), updated_at=stamped)
+    body = scan_recognising(new_shopper_client(), new_page, django_capture_on_commit_callbacks)
+    assert body["result_kind"] == "ad" and body["ad"]["creative"]["id"] == replaced.pk, body
 
 
 def test_a_products_position_is_four_fractions_of_the_page_or_none(campaign_with_creatives):
