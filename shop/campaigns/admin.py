@@ -48,7 +48,16 @@ def creative_thumbnail(creative: AdCreative, height: int = 60) -> str:
 
 class CreativeFileForm(forms.ModelForm):
     def clean_image(self):
-        return clean_picture_upload(self.cleaned_data["image"])
+        image = self.cleaned_data["image"]
+        if self.instance.pk and "image" in self.changed_data:
+            scans = ScanAttribution.objects.filter(creative=self.instance).count()
+            if scans:
+                # their stored poses, and the product boxes projected through them, are of this artwork
+                raise forms.ValidationError(
+                    f"This creative was recognised in {scans} scans: its artwork is what their shoppers "
+                    "photographed, and their answers place its products on their photos. Add the new artwork "
+                    "as a new creative, and set this one inactive.")
+        return clean_picture_upload(image)
 
 
 def _prepare_and_warn(request, creative: AdCreative, form, admin_site) -> None:

@@ -9,7 +9,8 @@ from shop.campaigns.services import project_box
 def recognised_ad(scan, *, context: dict) -> dict | None:
     """The campaign, the creative's metadata and its products, with each product's place on the photo."""
     attribution = (
-        ScanAttribution.objects.select_related("campaign", "creative").filter(scan=scan).first()
+        ScanAttribution.objects.select_related("campaign", "creative").defer("creative__features")
+        .filter(scan=scan).first()
     )
     if attribution is None:
         return None

@@ -114,7 +114,7 @@ def scan_record_ad(*, scan_id, match, timings: dict) -> bool | None:
     scan = Scan.objects.select_for_update().filter(id=scan_id).first()
     if scan is None or scan.status == Scan.Status.DONE:
         return False
-    creative = matchable_creatives().select_related("campaign").filter(id=match.creative_id).first()
+    creative = matchable_creatives().select_related("campaign").defer("features").filter(id=match.creative_id).first()
     if creative is None:
         return None
     ScanAttribution.objects.update_or_create(

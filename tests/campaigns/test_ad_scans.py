@@ -257,6 +257,52 @@ def test_uploading_a_near_duplicate_creative_warns(campaign_with_creatives, staf
     assert "near-duplicate" not in _admin_add_creative(staff, campaign, other, "autumn-40").content.decode()
 
 
+def _admin_change_artwork(client, creative: AdCreative, picture: Image.Image):
+    upload = SimpleUploadedFile("revised.jpg", jpeg(picture), content_type="image/jpeg")
+    return client.post(
+        f"/admin/campaigns/adcreative/{creative.pk}/change/",
+        {
+            "campaign": creative.campaign_id, "name": creative.name, "image": upload, "status": "active",
+            "metadata": "{}", "placements-TOTAL_FORMS": "0", "placements-INITIAL_FORMS": "0",
+        },  # fmt: skip
+        follow=True,
+    )
+
+
+def test_the_artwork_of_a_recognised_creative_cannot_be_replaced(
+    campaign_with_creatives, staff, django_capture_on_commit_callbacks
+):
+    """Its scans' answers place its products on their photos through poses of this artwork."""
+    _, template, creatives = campaign_with_creatives
+    scanned, page = creatives[2]
+    assert scan_recognising(new_shopper_client(), page, django_capture_on_commit_callbacks)["result_kind"] == "ad"
+    before = AdCreative.objects.get(pk=scanned.pk)
+    revised = adgen.make_creative(template, seed=21, detail="rich").image
+    response = _admin_change_artwork(staff, scanned, revised)
+    assert "was recognised in 1 scans" in response.content.decode()
+    after = AdCreative.objects.get(pk=scanned.pk)
+    assert (after.image.name, bytes(after.features)) == (before.image.name, bytes(before.features))
+    unscanned = creatives[0][0]
+    assert "was recognised in" not in _admin_change_artwork(staff, unscanned, revised).content.decode()
+    assert AdCreative.objects.get(pk=unscanned.pk).image.name != unscanned.image.name
+
+
+def test_reading_an_ad_scan_does_not_read_the_creatives_features(
+    campaign_with_creatives, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    shopper = new_shopper_client()
+    photo, _ = adgen.photograph(campaign_with_creatives[2][1][1].image, seed=5, difficulty="easy")
+    with django_capture_on_commit_callbacks(execute=True):
+        scan_id = post_scan(shopper, jpeg(photo)).json()["id"]
+    with CaptureQueriesContext(connection) as queries:
+        body = shopper.get(f"/api/v1/scans/{scan_id}/").json()
+    assert body["result_kind"] == "ad" and body["ad"]["products"], body
+    assert not [q["sql"] for q in queries.captured_queries if '"campaigns_adcreative"."features"' in q["sql"]]
+
+
 def test_a_flat_featureless_creative_rates_lower_than_a_detailed_one(campaign_with_creatives, staff):
     campaign, _, creatives = campaign_with_creatives
     flat = Image.new("RGB", (720, 1000), (236, 230, 220))
