@@ -71,6 +71,7 @@ from __future__ import annotations
 import io
 import math
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import Callable, Hashable, Iterable
 
@@ -238,24 +239,50 @@ class CreativeFeatures:
         anything else, or for a newer format version."""
         try:
             stored = np.load(io.BytesIO(data), allow_pickle=False)
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
-            raise ValueError("not creative features") from exc
-        with stored:
-            if "format" not in stored.files or str(stored["format"]) != FEATURES_FORMAT:
-                raise ValueError("not creative features")
-            version = int(stored["version"])
-            if version not in (1, FEATURES_VERSION):
-                raise ValueError(f"creative features version {version}, this code reads 1 to {FEATURES_VERSION}")
-            frames = {"sizes", "angles", "octaves"} <= set(stored.files)
-            return cls(
-                keypoints=stored["keypoints"],
-                descriptors=stored["descriptors"],
-                image_size=tuple(int(v) for v in stored["image_size"]),
-                pixel_scale=float(stored["pixel_scale"]),
-                sizes=stored["sizes"] if frames else None,
-                angles=stored["angles"] if frames else None,
-                octaves=stored["octaves"] if frames else None,
-            )
+            if not isinstance(stored, np.lib.npyio.NpzFile):
+                raise ValueError("not an archive")
+            with stored:
+                if "format" not in stored.files or str(stored["format"]) != FEATURES_FORMAT:
+                    raise ValueError("not creative features")
+                version = int(stored["version"])
+                if version not in (1, FEATURES_VERSION):
+                    raise ValueError(f"creative features version {version}, this code reads 1 to {FEATURES_VERSION}")
+                frames = {"sizes", "angles", "octaves"} <= set(stored.files)
+                features = cls(
+                    keypoints=stored["keypoints"],
+                    descriptors=stored["descriptors"],
+                    image_size=tuple(int(v) for v in stored["image_size"]),
+                    pixel_scale=float(stored["pixel_scale"]),
+                    sizes=stored["sizes"] if frames else None,
+                    angles=stored["angles"] if frames else None,
+                    octaves=stored["octaves"] if frames else None,
+                )
+        except ValueError:
+            raise
+        # a member damaged inside the archive fails only when it is read: as unreadable, not as a crash
+        except (OSError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise ValueError(f"not creative features ({type(exc).__name__})") from exc
+        problem = features._inconsistency()
+        if problem:
+            raise ValueError(f"damaged creative features: {problem}")
+        return features
+
+    def _inconsistency(self) -> str | None:
+        """What makes stored features unusable (arrays of other shapes or lengths), or None."""
+        n = len(self.keypoints)
+        if self.keypoints.ndim != 2 or self.keypoints.shape[1] != 2 or not np.isfinite(self.keypoints).all():
+            return f"keypoints of shape {self.keypoints.shape}"
+        if self.descriptors.shape != (n, 128) or self.descriptors.dtype != np.uint8:
+            return f"{self.descriptors.shape} {self.descriptors.dtype} descriptors for {n} keypoints"
+        if len(self.image_size) != 2 or min(self.image_size) < 1:
+            return f"image size {self.image_size}"
+        if not (math.isfinite(self.pixel_scale) and self.pixel_scale > 0):
+            return f"pixel scale {self.pixel_scale}"
+        for name in ("sizes", "angles", "octaves"):
+            values = getattr(self, name)
+            if values is not None and values.shape != (n,):
+                return f"{name} of shape {values.shape} for {n} keypoints"
+        return None
 
 
 @dataclass(frozen=True)
@@ -484,6 +511,9 @@ class _DescriptorIndex:
         lists' centroids."""
         import faiss
 
+        if self._index is None:  # nothing registered yet
+            return (np.full((len(descriptors), k), np.inf, np.float32), np.full((len(descriptors), k), -1, np.int64),
+                    np.zeros((len(descriptors), k), np.int64))
         self._index.nprobe = nprobe
         faiss.downcast_index(self._index.quantizer).hnsw.efSearch = max(ef, nprobe)
         squared, ids = self._index.search(np.ascontiguousarray(descriptors, np.float32), k)
@@ -544,6 +574,7 @@ class CreativeIndex:
         self._by_slot: dict[int, Hashable] = {}
         self._next_slot = 0
         self._unindexed: set[Hashable] = set()  # not yet in the descriptor index
+        self._indexing: int | None = None  # the slot being added to the descriptor index (cut short: some may be in)
         self._pending: set[Hashable] = set()  # to compare with their neighbours, then (re)count
         self._uncounted: set[Hashable] = set()  # compared (or a neighbour changed): shared content to recount
         # creative -> {creative it was compared with: its own features that are geometric inliers with it}
@@ -569,20 +600,23 @@ class CreativeIndex:
         self._pending.add(creative_id)
 
     def remove(self, creative_id: Hashable) -> None:
+        # the bookkeeping first and FAISS's removal last: a time limit's signal arriving as that returns
+        # leaves no trace of the creative for a later refresh to trip on
         entry = self._entries.pop(creative_id, None)
         if entry is None:
             return
         self._matchable -= entry.matchable
         del self._by_slot[entry.slot]
-        if creative_id in self._unindexed:
-            self._unindexed.discard(creative_id)
-        else:
-            self._descriptors.remove(entry.slot)
         self._pending.discard(creative_id)
         self._uncounted.discard(creative_id)
         for other in self._shared.pop(creative_id, {}):
-            del self._shared[other][creative_id]
-            self._pending.add(other)  # recount its shared content, maybe meet another neighbour
+            self._shared.get(other, {}).pop(creative_id, None)
+            if other in self._entries:
+                self._pending.add(other)  # recount its shared content, maybe meet another neighbour
+        in_faiss = creative_id not in self._unindexed or self._indexing == entry.slot
+        self._unindexed.discard(creative_id)
+        if in_faiss:
+            self._descriptors.remove(entry.slot)
 
     def __len__(self) -> int:
         return self._matchable
@@ -611,8 +645,12 @@ class CreativeIndex:
             self._train()
         for creative_id in sorted(self._unindexed, key=lambda c: self._entries[c].slot):
             entry = self._entries[creative_id]
+            if self._indexing == entry.slot:  # a time limit's signal arrived as FAISS returned: they are in
+                self._descriptors.remove(entry.slot)  # (twice in, each would fail the other's ratio test)
+            self._indexing = entry.slot
             self._descriptors.add(entry.slot, entry.features.rootsift)
             self._unindexed.discard(creative_id)
+            self._indexing = None
         pending = sorted(self._pending, key=lambda c: self._entries[c].slot)
         for done, creative_id in enumerate(pending, 1):
             self._compare_with_neighbours(self._entries[creative_id])
@@ -713,7 +751,7 @@ class CreativeIndex:
             descriptors = rootsift(descriptors)
         self._descriptors = _DescriptorIndex(self._seed)
         self._descriptors.train(descriptors, total)
-        self._unindexed = set(self._entries)
+        self._unindexed, self._indexing = set(self._entries), None
 
     def _shortlist(self, voted_for: np.ndarray) -> list[tuple[Hashable, float]]:
         """The `top_n` matchable creatives with the most votes (see `_votes`), most first; with

@@ -591,6 +591,89 @@ def test_a_refresh_cut_short_goes_on_where_it_stopped(index, features, creatives
     assert interrupted.match(photo).creative_id == "t1/c4"
 
 
+def test_indexing_cut_short_as_faiss_returns_adds_each_descriptor_once(features, creatives, monkeypatch):
+    # A task's time limit arrives as a Python signal, raised when the running C call returns: the
+    # descriptors of the creative being added are then in FAISS though the index did not record it.
+    # Added twice, each of its descriptors would fail the ratio test against its own copy.
+    from vision.creatives import _DescriptorIndex
+
+    cut = CreativeIndex()
+    for cid, f in features.items():
+        cut.add(cid, f)
+    add = _DescriptorIndex.add
+
+    def add_then_interrupted(self, slot, descriptors):
+        add(self, slot, descriptors)
+        if cut._by_slot[slot] == "t0/c2":
+            raise _Interrupted
+
+    monkeypatch.setattr(_DescriptorIndex, "add", add_then_interrupted)
+    with pytest.raises(_Interrupted):
+        cut.refresh()
+    monkeypatch.undo()
+    cut.refresh()
+    assert cut._descriptors._index.ntotal == sum(len(f) for f in features.values())
+    photo = photo_of(creatives["t0/c2"].image, seed=400, difficulty="easy")[0]
+    assert cut.match(photo).creative_id == "t0/c2"
+
+
+def test_a_removal_cut_short_as_faiss_returns_leaves_a_working_index(features, creatives, monkeypatch):
+    from vision.creatives import _DescriptorIndex
+
+    cut = CreativeIndex()
+    for cid, f in features.items():
+        cut.add(cid, f)
+    cut.refresh()
+    cut.remove("t0/c0")  # its template mates are to be recounted, t0/c1 among them
+    assert "t0/c1" in cut._pending
+    remove = _DescriptorIndex.remove
+
+    def remove_then_interrupted(self, slot):
+        remove(self, slot)
+        raise _Interrupted
+
+    monkeypatch.setattr(_DescriptorIndex, "remove", remove_then_interrupted)
+    with pytest.raises(_Interrupted):
+        cut.remove("t0/c1")
+    monkeypatch.undo()
+    cut.refresh()
+    assert "t0/c1" not in cut and not any("t0/c1" in shared for shared in cut._shared.values())
+    photo = photo_of(creatives["t0/c3"].image, seed=402, difficulty="easy")[0]
+    assert cut.match(photo).creative_id == "t0/c3"
+
+
+def test_damaged_or_inconsistent_stored_features_are_refused_as_unreadable(features):
+    """Callers leave out features that raise ValueError (one damaged creative must not fail every scan)."""
+    import zipfile
+
+    original = features["t0/c0"]
+    data = original.to_bytes()
+    member = zipfile.ZipFile(io.BytesIO(data)).getinfo("descriptors.npy")
+    start = member.header_offset + 30 + len(member.filename) + len(member.extra)
+    for offset in (100, 2000):  # inside the compressed descriptors: found only when they are read
+        damaged = bytearray(data)
+        damaged[start + offset] ^= 0xFF
+        with pytest.raises(ValueError, match="not creative features"):
+            CreativeFeatures.from_bytes(bytes(damaged))
+    plain_array = io.BytesIO()
+    np.save(plain_array, np.zeros(3))
+    missing_members = io.BytesIO()
+    np.savez_compressed(missing_members, format=np.array("creative-features"), version=np.array(2, np.int32))
+    for other in (plain_array, missing_members):
+        with pytest.raises(ValueError, match="not creative features|not an archive"):
+            CreativeFeatures.from_bytes(other.getvalue())
+    mismatched = io.BytesIO()
+    np.savez_compressed(mismatched, format=np.array("creative-features"), version=np.array(2, np.int32),
+                        keypoints=original.keypoints[:10], descriptors=original.descriptors,
+                        image_size=np.array(original.image_size, np.int32), pixel_scale=np.array(1.0, np.float32))
+    with pytest.raises(ValueError, match="descriptors for 10 keypoints"):
+        CreativeFeatures.from_bytes(mismatched.getvalue())
+
+
+def test_an_index_never_given_a_creative_finds_no_near_duplicates(features):
+    assert CreativeIndex().near_duplicates(features["t0/c0"]) == []
+
+
 def test_a_template_reference_teaches_a_lone_creative_what_is_not_its_own(templates, creatives, features):
     """With one creative of a template, its template counts as its own, unless a few other pages of the
     template are registered as non-matchable references."""
