@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, DateField, Q, Sum
 from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
 
@@ -212,7 +212,7 @@ class TrendReport:
             scan__created_at__lt=self._until,
             scan__result_kind="look",
             whole_image=False,
-        ).annotate(week=TruncDate(TruncWeek("scan__created_at")))
+        ).annotate(week=TruncWeek("scan__created_at", output_field=DateField()))  # the local Monday
         counts: dict[tuple, dict] = defaultdict(lambda: {"categories": defaultdict(int), "colors": defaultdict(int), "items": 0})
         for week, region, category, color in items.values_list("week", "scan__shopper__region", "category", "colors__0__name"):
             bucket = counts[(week, region or "unknown")]

@@ -139,3 +139,23 @@ def test_trend_report_counts_categories_and_colours_per_week_and_region(demo_cat
     assert week["region"] == "GB" and week["items"] >= 1
     assert sum(week["categories"].values()) == week["items"]
     assert week["colors"]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Tokyo", "America/Los_Angeles"])
+def test_trend_report_weeks_are_the_local_mondays(staff, settings, zone):
+    """A scan of Wednesday 2 December 2026 (local time) is counted in the week of Monday 30 November."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from shop.scans.models import Scan, ScanItem
+    from shop.shoppers.services import shopper_register
+
+    settings.TIME_ZONE = zone
+    shopper, _ = shopper_register(platform="ios", locale="en-GB")
+    scan = Scan.objects.create(shopper=shopper, kind="look", status="done", result_kind="look")
+    # early on Wednesday there: Tuesday in UTC for Tokyo, Wednesday afternoon in UTC for Los Angeles
+    Scan.objects.filter(id=scan.id).update(created_at=datetime(2026, 12, 2, 1, 30, tzinfo=ZoneInfo(zone)))
+    ScanItem.objects.create(scan=scan, position=0, x0=0, y0=0, x1=1, y1=1, category="bag", score=0.9,
+                            colors=[{"name": "red", "hex": "#c81e28", "share": 0.7}])
+    body = staff.get("/api/v1/reports/trends/?start=2026-11-23&end=2026-12-06").json()
+    assert [(week["week"], week["items"]) for week in body["weeks"]] == [("2026-11-30", 1)]
