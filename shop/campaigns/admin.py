@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 from shop import vision_adapter
 from shop.campaigns.formatters import roi_chart_data, roi_json
 from shop.campaigns.models import AdCreative, AdCreativeProduct, Campaign, ScanAttribution, SpendEntry
-from shop.campaigns.reports import FIRST_REPORT_DAY, LAST_REPORT_DAY, CampaignRoiReport, TrendReport
+from shop.campaigns.reports import FIRST_REPORT_DAY, LAST_REPORT_DAY, MAX_REPORT_DAYS, CampaignRoiReport, TrendReport
 from shop.campaigns.services import ad_creative_prepare, ad_creatives_features_refresh
 from shop.core.forms import clean_picture_upload
 
@@ -25,8 +25,11 @@ class ReportRangeForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("start") and cleaned.get("end") and cleaned["end"] < cleaned["start"]:
-            raise forms.ValidationError("The end is before the start.")
+        if cleaned.get("start") and cleaned.get("end"):
+            if cleaned["end"] < cleaned["start"]:
+                raise forms.ValidationError("The end is before the start.")
+            if (cleaned["end"] - cleaned["start"]).days > MAX_REPORT_DAYS:
+                raise forms.ValidationError(f"At most {MAX_REPORT_DAYS} days per report.")
         return cleaned
 
 
@@ -229,6 +232,10 @@ class CampaignAdmin(admin.ModelAdmin):
             return form, form.cleaned_data["start"], form.cleaned_data["end"]
         end = timezone.localdate()
         start = end - timedelta(days=59)
+        if form.is_bound:  # the period asked for, with what is wrong with it; the default period's figures
+            self.message_user(request, f"That period cannot be reported: showing {start} – {end} instead.",
+                              messages.ERROR)
+            return form, start, end
         return ReportRangeForm(initial={"start": start, "end": end}), start, end
 
     def roi_report_view(self, request):
@@ -256,6 +263,8 @@ class CampaignAdmin(admin.ModelAdmin):
             "title": "What shoppers photograph",
             "opts": self.model._meta,
             "form": form,
+            "start": start,
+            "end": end,
             "rows": rows,
             "csv_url": f"{reverse('report-trends')}?start={start}&end={end}&format=csv",
         }

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from shop.campaigns.formatters import roi_csv, roi_json, trends_csv
-from shop.campaigns.reports import FIRST_REPORT_DAY, LAST_REPORT_DAY, CampaignRoiReport, TrendReport
+from shop.campaigns.reports import FIRST_REPORT_DAY, LAST_REPORT_DAY, MAX_REPORT_DAYS, CampaignRoiReport, TrendReport
 
 
 class CSVRenderer(BaseRenderer):
@@ -38,8 +38,8 @@ class DateRangeSerializer(serializers.Serializer):
         attrs.setdefault("start", attrs["end"] - timedelta(days=29))
         if attrs["end"] < attrs["start"]:
             raise serializers.ValidationError({"end": "must not be before start"})
-        if (attrs["end"] - attrs["start"]).days > 366:
-            raise serializers.ValidationError({"start": "at most 366 days per report"})
+        if (attrs["end"] - attrs["start"]).days > MAX_REPORT_DAYS:
+            raise serializers.ValidationError({"start": f"at most {MAX_REPORT_DAYS} days per report"})
         return attrs
 
 

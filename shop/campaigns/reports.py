@@ -28,6 +28,7 @@ from shop.campaigns.models import Campaign, OrderCampaignAttribution, OrderLineA
 ZERO = Decimal("0.00")
 # a report's days: a period ends the day after its last, and its default start is 29 days before
 FIRST_REPORT_DAY, LAST_REPORT_DAY = date(1900, 1, 1), date(9998, 12, 31)
+MAX_REPORT_DAYS = 366  # end - start, for the API, its CSV and the admin's pages alike
 RATIO = Decimal("0.0001")
 
 DEFINITIONS = {

@@ -120,9 +120,16 @@ def test_bad_dates_are_problems(staff):
         for params in ({"end": "9999-12-31"}, {"end": "0001-01-10"}, {"start": "0001-01-01", "end": "0001-02-01"}):
             response = staff.get(url, params)
             assert response.status_code == 400 and response["Content-Type"] == "application/problem+json", params
-    for page in ("roi", "trends"):  # the admin's pages show their default period instead
-        response = staff.get(f"/admin/campaigns/campaign/reports/{page}/", {"start": "9999-12-01", "end": "9999-12-31"})
-        assert response.status_code == 200 and "9999-12-01" not in response.content.decode()
+    default = f"{TODAY - timedelta(days=59)} – {TODAY}"
+    for page in ("roi", "trends"):  # the admin's pages say what is wrong, and show their default period
+        for params, error in (({"start": "9999-12-01", "end": "9999-12-31"}, "Ensure this value is less than or equal"),
+                              ({"start": "2026-05-01", "end": "2026-04-01"}, "The end is before the start."),
+                              ({"start": "2025-01-01", "end": "2026-06-30"}, "At most 366 days per report.")):
+            response = staff.get(f"/admin/campaigns/campaign/reports/{page}/", params)
+            text = response.content.decode()
+            assert response.status_code == 200 and error in text, (page, params)
+            assert f"That period cannot be reported: showing {default} instead." in text
+            assert f"<h2>Campaigns, {default}</h2>" in text if page == "roi" else f"<h2>{default}</h2>" in text
 
 
 def test_trend_report_counts_categories_and_colours_per_week_and_region(demo_catalog, staff, django_capture_on_commit_callbacks):
