@@ -10,7 +10,7 @@ from shop.campaigns.reports import DEFINITIONS, CampaignRoi, RoiFigures
 
 ROI_COLUMNS = (
     "campaign", "date", "scans", "unique_shoppers", "add_to_carts", "orders", "units", "revenue",
-    "campaign_orders", "campaign_revenue", "spend", "roi", "roas", "cost_per_order",
+    "campaign_orders", "campaign_revenue", "spend", "roi", "roas", "cost_per_order", "other_currency_orders",
 )  # fmt: skip
 
 
@@ -32,6 +32,7 @@ def _figures(figures: RoiFigures) -> dict:
         "roi": None if figures.roi is None else str(figures.roi),
         "roas": None if figures.roas is None else str(figures.roas),
         "cost_per_order": _money(figures.cost_per_order),
+        "other_currency_orders": figures.other_currency_orders,
     }
 
 

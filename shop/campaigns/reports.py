@@ -7,7 +7,9 @@ ROI per campaign and day, under two attribution definitions (see attribution.py)
 - `campaign_orders`, `campaign_revenue` — campaign rule (whole orders placed within the window
   after any scan of the campaign's ads).
 ROI = (revenue − spend) / spend and ROAS = revenue / spend use the product rule's revenue; both
-are empty ("n/a") when there was no spend. Recognition rate = ad-only scans (kind "ad") that
+are empty ("n/a") when there was no spend. Orders and revenue are those in the campaign's currency
+(its spend's): there is no exchange rate here, so an order in another currency is not added to them
+but counted apart (`other_currency_orders`, campaign rule). Recognition rate = ad-only scans (kind "ad") that
 recognised a registered creative / all finished ad-only scans, per day, for the whole report
 (an unrecognised scan belongs to no campaign).
 """
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, DateField, Q, Sum
+from django.db.models import Count, DateField, F, Q, Sum
 from django.db.models.functions import TruncDate, TruncWeek
 from django.utils import timezone
 
@@ -39,6 +41,10 @@ DEFINITIONS = {
     "attribution_campaign_window": (
         "A whole order counts for every campaign of which the shopper scanned any ad within the "
         "attribution window before the order."
+    ),
+    "currency": (
+        "Orders and revenue count orders placed in the campaign's currency (its spend's); orders in other "
+        "currencies are not converted: other_currency_orders counts them (campaign rule)."
     ),
     "roi": "(revenue − spend) / spend, with the product rule's revenue; n/a without spend",
     "roas": "revenue / spend; n/a without spend",
@@ -62,6 +68,7 @@ class RoiFigures:
     campaign_orders: int = 0
     campaign_revenue: Decimal = ZERO
     spend: Decimal = ZERO
+    other_currency_orders: int = 0  # attributed orders (campaign rule) in another currency than the campaign's
 
     @property
     def roi(self) -> Decimal | None:
@@ -76,7 +83,8 @@ class RoiFigures:
         return (self.spend / self.orders).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) if self.orders else None
 
     def add(self, other: RoiFigures) -> None:
-        for name in ("scans", "add_to_carts", "orders", "units", "revenue", "campaign_orders", "campaign_revenue", "spend"):
+        for name in ("scans", "add_to_carts", "orders", "units", "revenue", "campaign_orders", "campaign_revenue", "spend",
+                     "other_currency_orders"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -141,7 +149,8 @@ class CampaignRoiReport:
             day(row["scan__attribution__campaign_id"], row["day"]).add_to_carts = row["n"]
         lines = (
             OrderLineAttribution.objects.filter(
-                self._window("attributed_at"), campaign_id__in=ids, line__order__status__in=counted
+                self._window("attributed_at"), campaign_id__in=ids, line__order__status__in=counted,
+                line__order__currency=F("campaign__currency"),
             )
             .annotate(day=TruncDate("attributed_at"))
             .values("campaign_id", "day")
@@ -150,17 +159,21 @@ class CampaignRoiReport:
         for row in lines:
             figures = day(row["campaign_id"], row["day"])
             figures.orders, figures.units, figures.revenue = row["orders"], row["units"], row["revenue"]
+        same_currency = Q(order__currency=F("campaign__currency"))
         orders = (
             OrderCampaignAttribution.objects.filter(
                 self._window("attributed_at"), campaign_id__in=ids, order__status__in=counted
             )
             .annotate(day=TruncDate("attributed_at"))
             .values("campaign_id", "day")
-            .annotate(orders=Count("order", distinct=True), revenue=Sum("revenue"))
+            .annotate(orders=Count("order", distinct=True, filter=same_currency),
+                      revenue=Sum("revenue", filter=same_currency),
+                      other_currency=Count("order", distinct=True, filter=~same_currency))
         )
         for row in orders:
             figures = day(row["campaign_id"], row["day"])
-            figures.campaign_orders, figures.campaign_revenue = row["orders"], row["revenue"]
+            figures.campaign_orders, figures.campaign_revenue = row["orders"], row["revenue"] or ZERO
+            figures.other_currency_orders = row["other_currency"]
         spend = (
             SpendEntry.objects.filter(campaign_id__in=ids, date__gte=self.start, date__lte=self.end)
             .values("campaign_id", "date")

@@ -83,6 +83,26 @@ def test_roi_and_roas_in_decimal_with_and_without_spend(catalog_products, staff)
     assert report["free"]["total"]["roi"] is None and report["free"]["total"]["roas"] is None
 
 
+def test_orders_in_another_currency_are_counted_apart_not_added_to_revenue(catalog_products, staff):
+    """No exchange rate here: a GBP order is not added to a EUR campaign's revenue, ROI or ROAS."""
+    tee, bag = catalog_products[:2]
+    campaign, creative = make_campaign("euro-print", [tee, bag])
+    SpendEntry.objects.create(campaign=campaign, date=TODAY, amount="10.00")
+    Variant.objects.filter(product=bag).update(currency="GBP", price="30.00")
+    in_pounds, in_euros = new_shopper_client(), new_shopper_client()
+    ad_scan(in_pounds, creative, ago=timedelta(hours=2))
+    ad_scan(in_euros, creative, ago=timedelta(hours=1))
+    buy(in_pounds, bag)
+    buy(in_euros, tee)
+    total = roi(staff)["euro-print"]["total"]
+    assert (total["orders"], total["revenue"], total["campaign_orders"], total["campaign_revenue"]) == (1, "20.00", 1, "20.00")
+    assert total["other_currency_orders"] == 1
+    assert Decimal(total["roas"]) == Decimal("2")
+    page = staff.get("/admin/campaigns/campaign/reports/roi/").content.decode()
+    row = page.split('data-campaign="euro-print"')[1].split("</tr>")[0]
+    assert '<td class="revenue">20.00 EUR</td>' in row and '<td class="other-currency">1</td>' in row
+
+
 def test_the_csv_has_a_row_per_campaign_and_day_and_totals(catalog_products, staff):
     tee = catalog_products[0]
     paid, creative = make_campaign("csv-campaign", [tee])
