@@ -241,12 +241,22 @@ def _to_srgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB") if img.mode != "RGB" else img
 
 
+_ROWS_AT_ONCE = 256  # high-depth rows scaled per step: the float copy stays small at 40 Mpx
+
+
 def _high_depth_to_rgb(img: Image.Image) -> Image.Image:
-    values = np.asarray(img, dtype=np.float64)
-    top = 65535.0 if img.mode.startswith("I") and values.max(initial=0) > 255 else 255.0
+    """16-bit, 32-bit and float grey images as 8-bit RGB, scaled a band of rows at a time: a float64
+    copy of the whole image cost ~24 bytes a pixel (1 GB for a 40 Mpx PNG of 90 KB)."""
+    values = np.asarray(img)
+    peak = float(values.max(initial=0))
+    top = 65535.0 if img.mode.startswith("I") and peak > 255 else 255.0
     if img.mode == "F":
-        top = max(float(values.max(initial=0)), 1.0) if values.max(initial=0) > 1.0 else 1.0
-    grey = np.clip(np.rint(values / top * 255.0), 0, 255).astype(np.uint8)
+        top = max(peak, 1.0) if peak > 1.0 else 1.0
+    grey = np.empty(values.shape, np.uint8)
+    for row in range(0, len(values), _ROWS_AT_ONCE):
+        band = values[row:row + _ROWS_AT_ONCE].astype(np.float32)
+        grey[row:row + _ROWS_AT_ONCE] = np.clip(np.rint(band * np.float32(255.0 / top)), 0, 255)
+    del values
     return Image.fromarray(grey).convert("RGB")
 
 
