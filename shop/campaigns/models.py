@@ -137,6 +137,9 @@ class ScanAttribution(models.Model):
     # (deleting the whole campaign still deletes them with it)
     creative = models.ForeignKey(AdCreative, on_delete=models.RESTRICT, related_name="scan_attributions")
     shopper = models.ForeignKey(Shopper, on_delete=models.SET_NULL, null=True, related_name="ad_scans")
+    # in place of the shopper once erased: a random key per erasure, linked to no one, so that reports
+    # still count the distinct people who scanned (a report of the past does not change with erasures)
+    erased_shopper = models.UUIDField(null=True, blank=True, editable=False)
     confidence = models.FloatField()
     homography = models.JSONField(help_text="3x3, creative pixels -> photo pixels")
     created_at = models.DateTimeField(db_index=True)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, DateField, F, Q, Sum
-from django.db.models.functions import TruncDate, TruncWeek
+from django.db.models import Count, DateField, F, Q, Sum, UUIDField
+from django.db.models.functions import Coalesce, TruncDate, TruncWeek
 from django.utils import timezone
 
 from shop.campaigns.models import Campaign, OrderCampaignAttribution, OrderLineAttribution, ScanAttribution, SpendEntry
@@ -32,6 +32,8 @@ ZERO = Decimal("0.00")
 FIRST_REPORT_DAY, LAST_REPORT_DAY = date(1900, 1, 1), date(9998, 12, 31)
 MAX_REPORT_DAYS = 366  # end - start, for the API, its CSV and the admin's pages alike
 RATIO = Decimal("0.0001")
+# who scanned an ad: the shopper, or the random key left in place of one who was erased
+SCANNING_PERSON = Coalesce("shopper", "erased_shopper", output_field=UUIDField())
 
 DEFINITIONS = {
     "attribution_product_last_touch": (
@@ -134,7 +136,7 @@ class CampaignRoiReport:
             ScanAttribution.objects.filter(self._window("created_at"), campaign_id__in=ids)
             .annotate(day=TruncDate("created_at"))
             .values("campaign_id", "day")
-            .annotate(n=Count("id"), shoppers=Count("shopper", distinct=True))
+            .annotate(n=Count("id"), shoppers=Count(SCANNING_PERSON, distinct=True))
         )
         for row in scans:
             figures = day(row["campaign_id"], row["day"])
@@ -184,7 +186,7 @@ class CampaignRoiReport:
         shoppers = (
             ScanAttribution.objects.filter(self._window("created_at"), campaign_id__in=ids)
             .values("campaign_id")
-            .annotate(n=Count("shopper", distinct=True))
+            .annotate(n=Count(SCANNING_PERSON, distinct=True))
         )
         unique = {row["campaign_id"]: row["n"] for row in shoppers}
         for campaign_id, roi in report.items():

@@ -129,7 +129,8 @@ def _erase(shopper: Shopper, tombstone: Shopper) -> None:
     Scan.objects.filter(id__in=attributed).update(
         shopper=tombstone, photo="", photo_sha256="", photo_deleted_at=timezone.now(), filters={}, failure_reason=""
     )
-    ScanAttribution.objects.filter(Q(shopper=shopper) | Q(scan_id__in=attributed)).update(shopper=None)
+    ScanAttribution.objects.filter(Q(shopper=shopper) | Q(scan_id__in=attributed)).update(
+        shopper=None, erased_shopper=uuid.uuid4())
     CartEvent.objects.filter(shopper=shopper, scan_id__in=attributed).update(shopper=tombstone)
     Order.objects.filter(shopper=shopper).update(shopper=tombstone)
 
