@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from shop import vision_adapter
 from shop.campaigns.models import AdCreative, ScanAttribution
-from shop.scans.models import Scan
+from shop.scans.models import FINISHED, Scan
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def scan_record_ad(*, scan_id, match, timings: dict) -> bool | None:
     from shop.campaigns.recognition import matchable_creatives
 
     scan = Scan.objects.select_for_update().filter(id=scan_id).first()
-    if scan is None or scan.status == Scan.Status.DONE:
+    if scan is None or scan.status in FINISHED:
         return False
     creative = matchable_creatives().select_related("campaign").defer("features").filter(id=match.creative_id).first()
     if creative is None:

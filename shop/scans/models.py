@@ -46,6 +46,9 @@ class Scan(models.Model):
     model_pretrained = models.BooleanField(null=True)
     timings = models.JSONField(default=dict, blank=True, help_text="milliseconds per pipeline stage")
     attempts = models.PositiveSmallIntegerField(default=0)
+    # the task message that last claimed it: its redelivery may run it again at once, another copy
+    # only once that run is past the task's time limit
+    claimed_by = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -56,6 +59,11 @@ class Scan(models.Model):
 
     def __str__(self) -> str:
         return f"scan {self.id} ({self.status})"
+
+
+# A finished scan's answer is final, a failure too: another delivery of its message, still running when
+# it failed, must not turn it into a result the app was told it would not get.
+FINISHED = (Scan.Status.DONE, Scan.Status.FAILED)
 
 
 class ScanItem(models.Model):

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from catalog.search import PhotoItem
 from shop import vision_adapter
-from shop.scans.models import Scan, ScanItem, ScanMatch
+from shop.scans.models import FINISHED, Scan, ScanItem, ScanMatch
 from shop.shoppers.models import Shopper
 
 logger = logging.getLogger(__name__)
@@ -34,8 +34,20 @@ def scan_create(*, shopper: Shopper, decoded, kind: str = Scan.Kind.AUTO, filter
     )
     scan.photo.save("photo.jpg", ContentFile(cleaned), save=False)
     scan.save()
-    transaction.on_commit(lambda: process_scan.delay(str(scan.id)))
+    transaction.on_commit(lambda: _enqueue(process_scan, str(scan.id)))
     return scan
+
+
+def _enqueue(task, scan_id: str) -> None:
+    """Send the committed scan to its worker. A broker that does not take the message (down,
+    restarting) costs the request nothing: the scan is stored and pending, and `requeue_stale_scans`
+    sends it once it has waited SCAN_REQUEUE_AFTER_SECONDS (before, the request failed with a 500
+    after its scan was committed, and an app retrying without a key made a second scan)."""
+    try:
+        task.delay(scan_id)
+    except Exception:
+        logger.exception("scan not queued: the broker did not take it; requeue_stale_scans will send it",
+                         extra={"scan_id": scan_id})
 
 
 @transaction.atomic
@@ -44,7 +56,7 @@ def scan_store_results(*, scan_id, items: list[PhotoItem], model_key: str, pretr
     finds the scan done writes nothing. Returns whether it wrote. The timings so far are written
     with the results: a client that sees the scan done sees them too."""
     scan = Scan.objects.select_for_update().filter(id=scan_id).first()
-    if scan is None or scan.status == Scan.Status.DONE:
+    if scan is None or scan.status in FINISHED:
         return False
     scan.items.all().delete()
     for position, item in enumerate(items):
@@ -78,7 +90,7 @@ def scan_store_results(*, scan_id, items: list[PhotoItem], model_key: str, pretr
 @transaction.atomic
 def scan_record_no_ad(*, scan_id, timings: dict) -> bool:
     """Finish an ad-only scan in which no registered creative was recognised."""
-    updated = Scan.objects.filter(id=scan_id).exclude(status=Scan.Status.DONE).update(
+    updated = Scan.objects.filter(id=scan_id).exclude(status__in=FINISHED).update(
         status=Scan.Status.DONE, result_kind=Scan.ResultKind.NONE, timings=timings, finished_at=timezone.now()
     )
     return bool(updated)
@@ -90,17 +102,28 @@ def scan_mark_failed(*, scan_id, reason: str) -> None:
     )
 
 
-def scan_claim(*, scan_id) -> Scan | None:
-    """Mark a scan processing (counting attempts); None when it is gone or already finished (done, or
-    failed: a failure is final, and a duplicate message must not run the photo again)."""
+def scan_claim(*, scan_id, message_id: str | None = None) -> Scan | None:
+    """Mark a scan processing for the task message `message_id` (counting attempts); None when it is
+    gone or already finished (done, or failed: a failure is final, and a duplicate message must not
+    run the photo again), or when another message of it is running it now: a copy that the stale-scan
+    beat sent while the vision workers were down may claim it only once that run is past the task's
+    time limit (its worker died), while the redelivery of the claiming message (its worker died too,
+    and the broker redelivers at once) claims it again at once. A direct call (no message) claims."""
     with transaction.atomic():
         scan = Scan.objects.select_for_update().filter(id=scan_id).first()
-        if scan is None or scan.status in (Scan.Status.DONE, Scan.Status.FAILED):
+        if scan is None or scan.status in FINISHED:
+            return None
+        now = timezone.now()
+        if (scan.status == Scan.Status.PROCESSING and message_id and scan.claimed_by not in ("", message_id)
+                and scan.started_at > now - timedelta(seconds=settings.VISION_TASK_TIME_LIMIT)):
+            logger.info("scan already being processed by another message; this copy does nothing",
+                        extra={"scan_id": str(scan_id), "message_id": message_id, "claimed_by": scan.claimed_by})
             return None
         scan.status = Scan.Status.PROCESSING
         scan.attempts += 1
-        scan.started_at = timezone.now()
-        scan.save(update_fields=["status", "attempts", "started_at"])
+        scan.started_at = now
+        scan.claimed_by = message_id or ""
+        scan.save(update_fields=["status", "attempts", "started_at", "claimed_by"])
     return scan
 
 

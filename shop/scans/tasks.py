@@ -30,9 +30,9 @@ logger = logging.getLogger(__name__)
 @vision_task
 def process_scan(scan_id: str) -> None:
     """Ad recognition first (kind auto or ad), then shop the look (kind auto or look)."""
-    scan = scan_claim(scan_id=scan_id)
+    scan = scan_claim(scan_id=scan_id, message_id=process_scan.request.id)
     if scan is None:
-        return  # gone, or finished by an earlier delivery of this message
+        return  # gone, finished by an earlier delivery, or being run by another message of it
     if scan.attempts > settings.SCAN_MAX_ATTEMPTS:
         scan_mark_failed(scan_id=scan_id, reason="the worker stopped while processing this photo, repeatedly")
         return

@@ -177,6 +177,76 @@ def test_a_failed_scan_is_final_a_duplicate_message_does_not_run_it_again(shoppe
     assert not ScanItem.objects.filter(scan_id=scan_id).exists()
 
 
+def test_a_copy_of_a_scans_message_does_nothing_while_another_runs_it(shopper, demo_catalog,
+                                                                        django_capture_on_commit_callbacks):
+    """The stale-scan beat sends a copy of a scan's message every minute while the vision workers are
+    down; they all arrive together. One runs the photo; a copy runs it only once that run is past the
+    task's time limit (its worker died), the redelivery of the claiming message at once."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from shop.scans.services import scan_claim
+    from shop.scans.tasks import process_scan
+
+    with django_capture_on_commit_callbacks(execute=False):
+        scan_id = post_scan(shopper, street_photo_of(demo_catalog.first())).json()["id"]
+    assert scan_claim(scan_id=scan_id, message_id="first") is not None  # a worker runs it now
+    process_scan.apply(args=[scan_id], task_id="copy")
+    scan = Scan.objects.get(id=scan_id)
+    assert (scan.status, scan.attempts, scan.claimed_by) == ("processing", 1, "first")
+    assert not ScanItem.objects.filter(scan_id=scan_id).exists()
+    process_scan.apply(args=[scan_id], task_id="first")  # its worker died: the broker redelivers it
+    scan = Scan.objects.get(id=scan_id)
+    assert (scan.status, scan.attempts) == ("done", 2) and ScanItem.objects.filter(scan_id=scan_id).exists()
+
+    with django_capture_on_commit_callbacks(execute=False):
+        dead_id = post_scan(shopper, street_photo_of(demo_catalog.first(), seed=9)).json()["id"]
+    scan_claim(scan_id=dead_id, message_id="first")
+    past_limit = timezone.now() - timedelta(seconds=settings.VISION_TASK_TIME_LIMIT + 1)
+    Scan.objects.filter(id=dead_id).update(started_at=past_limit)  # that run's worker is gone
+    process_scan.apply(args=[dead_id], task_id="copy")
+    assert Scan.objects.get(id=dead_id).status == "done"
+
+
+def test_a_result_never_overwrites_a_failure(shopper, demo_catalog, django_capture_on_commit_callbacks):
+    from shop.scans.services import scan_mark_failed, scan_record_no_ad, scan_store_results
+
+    with django_capture_on_commit_callbacks(execute=False):
+        scan_id = post_scan(shopper, street_photo_of(demo_catalog.first())).json()["id"]
+    scan_mark_failed(scan_id=scan_id, reason="the photo took too long to process")
+    assert not scan_store_results(scan_id=scan_id, items=[], model_key="k", pretrained=False, timings={})
+    assert not scan_record_no_ad(scan_id=scan_id, timings={})
+    assert Scan.objects.get(id=scan_id).status == "failed"
+
+
+def test_a_broker_that_does_not_take_the_message_still_answers_202(shopper, demo_catalog, monkeypatch, settings,
+                                                                    django_capture_on_commit_callbacks, caplog):
+    """The scan is committed before its message is sent: it stays pending, and the stale-scan beat sends it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from kombu.exceptions import OperationalError
+
+    from shop.scans.tasks import process_scan, requeue_stale_scans
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("[Errno 111] Connection refused")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(process_scan, "delay", broker_down)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = post_scan(shopper, street_photo_of(demo_catalog.first()))
+    assert response.status_code == 202, response.content
+    scan_id = response.json()["id"]
+    assert Scan.objects.get(id=scan_id).status == "pending" and "scan not queued" in caplog.text
+    Scan.objects.filter(id=scan_id).update(
+        created_at=timezone.now() - timedelta(seconds=settings.SCAN_REQUEUE_AFTER_SECONDS + 1))
+    assert requeue_stale_scans() == 1  # the broker is back: eager here, the task runs at once
+    assert shopper.get(f"/api/v1/scans/{scan_id}/").json()["status"] == "done"
+
+
 def test_s3_unreachable_is_a_503_problem_and_writes_no_row(shopper, settings):
     """Storage switched to an S3 endpoint where nothing listens: a clear error, no half-written scan."""
     from django.core.files.storage import storages
