@@ -564,12 +564,18 @@ class _Interrupted(Exception):
     pass
 
 
+def index_of(features: dict) -> CreativeIndex:
+    """A new index of these creatives, its deferred work not done yet."""
+    index = CreativeIndex()
+    for cid, f in features.items():
+        index.add(cid, f)
+    return index
+
+
 def test_a_refresh_cut_short_goes_on_where_it_stopped(index, features, creatives, monkeypatch):
     # A worker builds its index inside a scan, under the task's time limit: an interrupted build
     # must neither leave creatives half-learnt nor redo the work, and end as a build in one go does.
-    interrupted = CreativeIndex()
-    for cid, f in features.items():
-        interrupted.add(cid, f)
+    interrupted = index_of(features)
     compare, calls = CreativeIndex._compare_with_neighbours, []
 
     def cut_short(self, entry):
@@ -597,9 +603,7 @@ def test_indexing_cut_short_as_faiss_returns_adds_each_descriptor_once(features,
     # Added twice, each of its descriptors would fail the ratio test against its own copy.
     from vision.creatives import _DescriptorIndex
 
-    cut = CreativeIndex()
-    for cid, f in features.items():
-        cut.add(cid, f)
+    cut = index_of(features)
     add = _DescriptorIndex.add
 
     def add_then_interrupted(self, slot, descriptors):
@@ -620,9 +624,7 @@ def test_indexing_cut_short_as_faiss_returns_adds_each_descriptor_once(features,
 def test_a_removal_cut_short_as_faiss_returns_leaves_a_working_index(features, creatives, monkeypatch):
     from vision.creatives import _DescriptorIndex
 
-    cut = CreativeIndex()
-    for cid, f in features.items():
-        cut.add(cid, f)
+    cut = index_of(features)
     cut.refresh()
     cut.remove("t0/c0")  # its template mates are to be recounted, t0/c1 among them
     assert "t0/c1" in cut._pending
