@@ -2,7 +2,8 @@
 
 The same key with the same body returns the stored response (with `Idempotent-Replayed: true`);
 the same key with another body is a 422 problem. Keys are per user and kept
-IDEMPOTENCY_KEY_TTL_HOURS.
+IDEMPOTENCY_KEY_TTL_HOURS: an older one is a new key (its stored answer forgotten), and the
+hourly `purge_idempotency_records` task deletes them.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from rest_framework.response import Response
 
 from shop.core.models import IdempotencyRecord
@@ -44,6 +48,10 @@ def idempotent(*, request, request_fingerprint: str, produce: Callable[[], Respo
             key=key,
             defaults={"fingerprint": request_fingerprint, "status_code": 0, "response_body": {}},
         )
+        if not created and record.created_at < expired_before():  # a new request under an old key
+            record.fingerprint, record.status_code, record.response_body = request_fingerprint, 0, {}
+            record.created_at = timezone.now()
+            created = True
         if not created:
             if record.fingerprint != request_fingerprint:
                 raise Problem(
@@ -59,5 +67,16 @@ def idempotent(*, request, request_fingerprint: str, produce: Callable[[], Respo
             transaction.set_rollback(True)  # errors are not stored: the client may retry with the same key
             return response
         record.status_code, record.response_body = response.status_code, response.data
-        record.save(update_fields=["status_code", "response_body"])
+        record.save(update_fields=["fingerprint", "status_code", "response_body", "created_at"])
     return response
+
+
+def expired_before(now=None):
+    """Keys created before this time are forgotten."""
+    return (now or timezone.now()) - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+
+
+def idempotency_records_purge(*, now=None) -> int:
+    """Delete the stored answers of keys past IDEMPOTENCY_KEY_TTL_HOURS; returns how many."""
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=expired_before(now)).delete()
+    return deleted

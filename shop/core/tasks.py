@@ -1,5 +1,7 @@
 from celery import shared_task
 
+from shop.celery import default_task
+from shop.core.idempotency import idempotency_records_purge
 from shop.core.services import worker_heartbeat_record
 
 
@@ -8,3 +10,9 @@ def worker_heartbeat(self, queue: str) -> None:
     """Record that a worker consumed this queue; beat sends one to every queue."""
     worker_heartbeat_record(hostname=self.request.hostname or "unknown", queue=queue)
 
+
+
+@default_task
+def purge_idempotency_records() -> int:
+    """Forget Idempotency-Key answers past IDEMPOTENCY_KEY_TTL_HOURS (the table would grow forever)."""
+    return idempotency_records_purge()

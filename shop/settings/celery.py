@@ -56,6 +56,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "purge-scan-photos": {"task": "shop.scans.tasks.purge_scan_photos", "schedule": 3600.0},
     "requeue-stale-scans": {"task": "shop.scans.tasks.requeue_stale_scans", "schedule": 60.0},
+    "purge-idempotency-records": {"task": "shop.core.tasks.purge_idempotency_records", "schedule": 3600.0},
 }
 if CREATIVE_INDEX_SNAPSHOT_SECONDS > 0:
     CELERY_BEAT_SCHEDULE["snapshot-creative-index"] = {

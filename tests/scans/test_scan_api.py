@@ -79,6 +79,33 @@ def test_an_idempotent_replay_returns_the_same_scan(shopper, demo_catalog):
     assert post_scan(new_shopper_client(), photo, HTTP_IDEMPOTENCY_KEY="retry-1").json()["id"] != first.json()["id"]
 
 
+def test_an_idempotency_key_is_kept_for_its_lifetime_then_forgotten(shopper, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from shop.core.models import IdempotencyRecord
+    from shop.core.tasks import purge_idempotency_records
+
+    photo = jpeg(Image.new("RGB", (300, 300), "red"))
+    first = post_scan(shopper, photo, HTTP_IDEMPOTENCY_KEY="photo-1")
+    lifetime = timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    IdempotencyRecord.objects.update(created_at=timezone.now() - lifetime + timedelta(minutes=1))
+    assert post_scan(shopper, photo, HTTP_IDEMPOTENCY_KEY="photo-1")["Idempotent-Replayed"] == "true"
+    assert purge_idempotency_records() == 0
+    IdempotencyRecord.objects.update(created_at=timezone.now() - lifetime - timedelta(minutes=1))
+    # an app whose counter started again: the old key is a new one, for another photo too
+    other = post_scan(shopper, jpeg(Image.new("RGB", (300, 300), "blue")), HTTP_IDEMPOTENCY_KEY="photo-1")
+    assert other.status_code == 202 and "Idempotent-Replayed" not in other
+    assert other.json()["id"] != first.json()["id"] and Scan.objects.count() == 2
+    replayed = post_scan(shopper, jpeg(Image.new("RGB", (300, 300), "blue")), HTTP_IDEMPOTENCY_KEY="photo-1")
+    assert replayed.json()["id"] == other.json()["id"]  # and kept again from now on
+    IdempotencyRecord.objects.update(created_at=timezone.now() - lifetime - timedelta(minutes=1))
+    IdempotencyRecord.objects.create(user=shopper.shopper.user, key="fresh", fingerprint="x", status_code=202,
+                                     response_body={})
+    assert purge_idempotency_records() == 1 and list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["fresh"]
+
+
 def test_another_shopper_gets_404_and_sees_no_scans(shopper, demo_catalog, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         scan_id = post_scan(shopper, street_photo_of(demo_catalog.first())).json()["id"]
