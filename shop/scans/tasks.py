@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import HTTPClientError as BotoHTTPClientError
 from celery.exceptions import SoftTimeLimitExceeded
+from django import db
 from django.conf import settings
 
 from catalog.search import search_photo
@@ -25,6 +28,10 @@ from shop.scans.services import (
 )
 
 logger = logging.getLogger(__name__)
+# A service that did not answer for a moment (a database failover, the storage timing out or refusing a
+# connection): the scan is retried rather than failed. A missing photo is not among them.
+TRANSIENT_ERRORS = (db.OperationalError, db.InterfaceError, ConnectionError, TimeoutError,
+                    BotoConnectionError, BotoHTTPClientError)
 
 
 @vision_task
@@ -34,7 +41,8 @@ def process_scan(scan_id: str) -> None:
     if scan is None:
         return  # gone, finished by an earlier delivery, or being run by another message of it
     if scan.attempts > settings.SCAN_MAX_ATTEMPTS:
-        scan_mark_failed(scan_id=scan_id, reason="the worker stopped while processing this photo, repeatedly")
+        scan_mark_failed(scan_id=scan_id, reason="processing this photo was cut short repeatedly (the worker "
+                                                 "stopped, or the storage or the database did not answer)")
         return
     timer = StageTimer()
     timer.timings["queue"] = round((scan.started_at - scan.created_at).total_seconds() * 1000, 2)
@@ -59,6 +67,11 @@ def process_scan(scan_id: str) -> None:
         scan_mark_failed(scan_id=scan_id, reason=f"{exc.code}: {exc}")
     except SoftTimeLimitExceeded:
         scan_mark_failed(scan_id=scan_id, reason="the photo took too long to process")
+    except TRANSIENT_ERRORS as exc:
+        # not the photo's fault: the scan stays processing, and the stale-scan beat sends it again once
+        # it has waited SCAN_REQUEUE_AFTER_SECONDS (up to SCAN_MAX_ATTEMPTS deliveries in all)
+        logger.warning("scan interrupted by an unavailable service; it will be retried",
+                       extra={"scan_id": scan_id, "error": f"{type(exc).__name__}: {exc}"})
     except OSError as exc:
         scan_mark_failed(scan_id=scan_id, reason=f"the stored photo could not be read: {type(exc).__name__}")
     except Exception:

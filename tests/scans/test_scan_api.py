@@ -274,6 +274,42 @@ def test_a_broker_that_does_not_take_the_message_still_answers_202(shopper, demo
     assert shopper.get(f"/api/v1/scans/{scan_id}/").json()["status"] == "done"
 
 
+def test_a_service_that_does_not_answer_for_a_moment_leaves_the_scan_to_be_retried(
+    shopper, demo_catalog, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    """A database failover or the storage timing out is not the photo's fault: the scan is not failed
+    but sent again by the stale-scan beat, up to SCAN_MAX_ATTEMPTS deliveries."""
+    from datetime import timedelta
+
+    from botocore.exceptions import EndpointConnectionError
+    from django import db
+    from django.core.files.storage import storages
+    from django.utils import timezone
+
+    import shop.scans.tasks as tasks
+
+    def storage_down(*args, **kwargs):
+        raise EndpointConnectionError(endpoint_url="https://s3.example.invalid")
+
+    def database_failover(*args, **kwargs):
+        raise db.OperationalError("terminating connection due to administrator command")
+
+    with django_capture_on_commit_callbacks(execute=False):
+        scan_id = post_scan(shopper, street_photo_of(demo_catalog.first())).json()["id"]
+    waited = timedelta(seconds=settings.SCAN_REQUEUE_AFTER_SECONDS + 1)
+    for where, name, fault in ((type(storages["default"]), "open", storage_down),
+                               (tasks, "search_photo", database_failover)):
+        with monkeypatch.context() as patched:
+            patched.setattr(where, name, fault)
+            tasks.process_scan(scan_id)
+        scan = Scan.objects.get(id=scan_id)
+        assert (scan.status, scan.failure_reason) == ("processing", ""), name
+        Scan.objects.filter(id=scan_id).update(started_at=timezone.now() - waited)
+    assert tasks.requeue_stale_scans() == 1  # the services answer again: eager here, the task runs at once
+    scan = Scan.objects.get(id=scan_id)
+    assert (scan.status, scan.attempts) == ("done", 3) and ScanItem.objects.filter(scan_id=scan_id).exists()
+
+
 def test_s3_unreachable_is_a_503_problem_and_writes_no_row(shopper, settings):
     """Storage switched to an S3 endpoint where nothing listens: a clear error, no half-written scan."""
     from django.core.files.storage import storages
