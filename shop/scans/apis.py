@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 import time
 
 from django.conf import settings
@@ -53,13 +54,28 @@ def _scan_body(request, scan_id) -> dict:
     return ScanSerializer(scan, context={"request": request}).data
 
 
+_waiting = {"requests": 0}  # of this process, waiting for their scan now
+_waiting_lock = threading.Lock()
+
+
 def _wait_for_result(request, scan_id, seconds: float) -> Response | None:
-    deadline = time.monotonic() + min(seconds, settings.SCAN_WAIT_MAX_SECONDS)
-    while time.monotonic() < deadline:
-        if scans_of(shopper=request.shopper).filter(id=scan_id, status__in=["done", "failed"]).exists():
-            return Response(_scan_body(request, scan_id), status=status.HTTP_200_OK)
-        time.sleep(0.1)
-    return None
+    """The finished scan, when it finishes within `seconds`; None otherwise. A waiting request holds
+    a web thread: beyond SCAN_WAITING_PER_PROCESS of them at once (the vision workers slow or down),
+    a request answers at once and the app polls, so that reads and health checks keep their threads."""
+    with _waiting_lock:
+        if _waiting["requests"] >= settings.SCAN_WAITING_PER_PROCESS:
+            return None
+        _waiting["requests"] += 1
+    try:
+        deadline = time.monotonic() + min(seconds, settings.SCAN_WAIT_MAX_SECONDS)
+        while time.monotonic() < deadline:
+            if scans_of(shopper=request.shopper).filter(id=scan_id, status__in=["done", "failed"]).exists():
+                return Response(_scan_body(request, scan_id), status=status.HTTP_200_OK)
+            time.sleep(0.1)
+        return None
+    finally:
+        with _waiting_lock:
+            _waiting["requests"] -= 1
 
 
 class ScanListCreateApi(ListAPIView):

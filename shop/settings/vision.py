@@ -24,6 +24,8 @@ SCAN_RETENTION_DAYS = env.int("SCAN_RETENTION_DAYS", default=30)
 SCAN_RESULTS_PER_ITEM = env.int("SCAN_RESULTS_PER_ITEM", default=8)
 SCAN_MAX_ITEMS = env.int("SCAN_MAX_ITEMS", default=6)
 SCAN_WAIT_MAX_SECONDS = env.float("SCAN_WAIT_MAX_SECONDS", default=10.0)
+# Requests that wait for their scan, per web process (each holds a thread meanwhile); more answer 202 at once.
+SCAN_WAITING_PER_PROCESS = env.int("SCAN_WAITING_PER_PROCESS", default=2)
 SCAN_MAX_ATTEMPTS = env.int("SCAN_MAX_ATTEMPTS", default=3)
 # A scan still pending or processing after this long is queued again (lost message, dead worker).
 SCAN_REQUEUE_AFTER_SECONDS = env.int("SCAN_REQUEUE_AFTER_SECONDS", default=300)

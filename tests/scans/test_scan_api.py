@@ -310,6 +310,28 @@ def test_a_service_that_does_not_answer_for_a_moment_leaves_the_scan_to_be_retri
     assert (scan.status, scan.attempts) == ("done", 3) and ScanItem.objects.filter(scan_id=scan_id).exists()
 
 
+def test_requests_waiting_for_their_scan_hold_at_most_a_few_threads(shopper, demo_catalog, monkeypatch, settings,
+                                                                     django_capture_on_commit_callbacks):
+    """While a place is free, `wait` answers with the result; once SCAN_WAITING_PER_PROCESS requests
+    wait, another answers 202 at once (the vision workers slow or down must not take every web thread)."""
+    import shop.scans.apis as apis
+
+    def the_worker_finishes(seconds):  # the scan is done while the request waits
+        Scan.objects.filter(status="pending").update(status="done", result_kind="look")
+
+    monkeypatch.setattr(apis.time, "sleep", the_worker_finishes)
+    photo = street_photo_of(demo_catalog.first())
+    with django_capture_on_commit_callbacks(execute=False):
+        waited = shopper.post("/api/v1/scans/?wait=5", {"photo": SimpleUploadedFile("p.jpg", photo)},
+                              format="multipart")
+        assert waited.status_code == 200 and waited.json()["status"] == "done"
+        settings.SCAN_WAITING_PER_PROCESS = 1
+        monkeypatch.setitem(apis._waiting, "requests", 1)  # one request of this process waits already
+        answered = shopper.post("/api/v1/scans/?wait=5", {"photo": SimpleUploadedFile("p.jpg", photo)},
+                                format="multipart")
+        assert answered.status_code == 202 and answered.json()["status"] == "pending"
+
+
 def test_s3_unreachable_is_a_503_problem_and_writes_no_row(shopper, settings):
     """Storage switched to an S3 endpoint where nothing listens: a clear error, no half-written scan."""
     from django.core.files.storage import storages
