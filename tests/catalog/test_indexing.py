@@ -61,6 +61,25 @@ def test_an_image_saved_through_admin_gets_a_vector_once(staff):
     assert ImageEmbedding.objects.filter(image=image).count() == 1
 
 
+def test_an_image_saved_while_the_broker_is_down_is_indexed_by_the_sweep(staff, monkeypatch, caplog,
+                                                                         django_capture_on_commit_callbacks):
+    from django.conf import settings
+    from kombu.exceptions import OperationalError
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("[Errno 111] Connection refused")
+
+    monkeypatch.setattr(index_dirty_images, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _admin_add_product(staff, factories.category("Shirts"), factories.picture_bytes(color="red"))
+    assert response.status_code == 302 and "indexing not queued" in caplog.text
+    image = Product.objects.get(title="Red linen shirt").images.get()
+    assert image.index_state == ProductImage.IndexState.PENDING
+    sweep = settings.CELERY_BEAT_SCHEDULE["index-dirty-images"]
+    assert sweep["task"] == index_dirty_images.name
+    assert index_dirty_images() == 1  # what beat sends
+
+
 def test_admin_rejects_a_file_that_is_not_a_picture(staff):
     category = factories.category("Shirts")
     response = _admin_add_product(staff, category, b"<svg xmlns='http://www.w3.org/2000/svg'/>")
