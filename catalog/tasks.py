@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
 from django.db import connection, transaction
 
 from catalog.indexing import index_images
-from shop.celery import vision_task
-
-logger = logging.getLogger(__name__)
+from shop.celery import send_or_leave_to_sweep, vision_task
 
 
 def _send_index_task() -> None:
-    """After the commit: a broker that does not take the message costs the save nothing (the images
-    stay pending, and beat's `index-dirty-images` sweep embeds them)."""
-    try:
-        index_dirty_images.delay()
-    except Exception:
-        logger.exception("indexing not queued: the broker did not take it; the periodic sweep will index")
+    send_or_leave_to_sweep(index_dirty_images, what="indexing", sweep="the index-dirty-images sweep")
 
 
 def enqueue_indexing() -> None:

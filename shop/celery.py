@@ -4,6 +4,7 @@ Workers are started per queue in production (`celery -A shop worker -Q vision`),
 work scales on its own machines; `make run` starts one worker that consumes all of them.
 """
 
+import logging
 import os
 from functools import partial
 
@@ -114,6 +115,17 @@ def _vision_threads_after_fork(**_):
 
 default_task = partial(shared_task, shop_queue=Queues.DEFAULT)
 reports_task = partial(shared_task, shop_queue=Queues.REPORTS)
+
+
+def send_or_leave_to_sweep(task, *args, what: str, sweep: str) -> None:
+    """Send `task` (after a commit). A broker that does not take the message (down, restarting) costs
+    the caller nothing: the work stays marked undone in the database, this is logged, and the periodic
+    `sweep` task does it later (before, the request answered 500 after its data was committed)."""
+    try:
+        task.delay(*args)
+    except Exception:
+        logging.getLogger(__name__).exception(
+            f"{what} not queued: the broker did not take it; {sweep} will send it", extra={"task": task.name})
 
 
 @before_task_publish.connect

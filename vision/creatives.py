@@ -257,8 +257,6 @@ class CreativeFeatures:
                     angles=stored["angles"] if frames else None,
                     octaves=stored["octaves"] if frames else None,
                 )
-        except ValueError:
-            raise
         # a member damaged inside the archive fails only when it is read: as unreadable, not as a crash
         except (OSError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise ValueError(f"not creative features ({type(exc).__name__})") from exc

@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 from shop import vision_adapter
 from shop.campaigns.formatters import roi_chart_data, roi_json
 from shop.campaigns.models import AdCreative, AdCreativeProduct, Campaign, ScanAttribution, SpendEntry
-from shop.campaigns.reports import FIRST_REPORT_DAY, LAST_REPORT_DAY, MAX_REPORT_DAYS, CampaignRoiReport, TrendReport
+from shop.campaigns.reports import FIRST_REPORT_DAY, LAST_REPORT_DAY, CampaignRoiReport, TrendReport, period_problem
 from shop.campaigns.services import ad_creative_prepare, ad_creatives_features_refresh
 from shop.core.forms import clean_picture_upload
 
@@ -25,11 +25,9 @@ class ReportRangeForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("start") and cleaned.get("end"):
-            if cleaned["end"] < cleaned["start"]:
-                raise forms.ValidationError("The end is before the start.")
-            if (cleaned["end"] - cleaned["start"]).days > MAX_REPORT_DAYS:
-                raise forms.ValidationError(f"At most {MAX_REPORT_DAYS} days per report.")
+        problem = cleaned.get("start") and cleaned.get("end") and period_problem(cleaned["start"], cleaned["end"])
+        if problem:
+            raise forms.ValidationError(problem[1])
         return cleaned
 
 

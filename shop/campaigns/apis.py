@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from shop.campaigns.formatters import roi_csv, roi_json, trends_csv
-from shop.campaigns.reports import FIRST_REPORT_DAY, LAST_REPORT_DAY, MAX_REPORT_DAYS, CampaignRoiReport, TrendReport
+from shop.campaigns.reports import FIRST_REPORT_DAY, LAST_REPORT_DAY, CampaignRoiReport, TrendReport, period_problem
 
 
 class CSVRenderer(BaseRenderer):
@@ -36,10 +36,10 @@ class DateRangeSerializer(serializers.Serializer):
         today = timezone.localdate()
         attrs.setdefault("end", today)
         attrs.setdefault("start", attrs["end"] - timedelta(days=29))
-        if attrs["end"] < attrs["start"]:
-            raise serializers.ValidationError({"end": "must not be before start"})
-        if (attrs["end"] - attrs["start"]).days > MAX_REPORT_DAYS:
-            raise serializers.ValidationError({"start": f"at most {MAX_REPORT_DAYS} days per report"})
+        problem = period_problem(attrs["start"], attrs["end"])
+        if problem:
+            field_name, why = problem
+            raise serializers.ValidationError({field_name: why})
         return attrs
 
 

@@ -54,6 +54,16 @@ DEFINITIONS = {
 }
 
 
+def period_problem(start: date, end: date) -> tuple[str, str] | None:
+    """What makes a period unreportable, as (the field at fault, why), or None (days already within
+    FIRST_REPORT_DAY..LAST_REPORT_DAY)."""
+    if end < start:
+        return "end", "The end is before the start."
+    if (end - start).days > MAX_REPORT_DAYS:
+        return "start", f"At most {MAX_REPORT_DAYS} days per report."
+    return None
+
+
 def ratio(numerator: Decimal, denominator: Decimal) -> Decimal | None:
     """Four decimals, rounded half up as in accounting; None when the denominator is zero."""
     return (numerator / denominator).quantize(RATIO, rounding=ROUND_HALF_UP) if denominator else None

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from catalog.search import PhotoItem
 from shop import vision_adapter
+from shop.celery import send_or_leave_to_sweep
 from shop.scans.models import FINISHED, Scan, ScanItem, ScanMatch
 from shop.shoppers.models import Shopper
 
@@ -34,20 +35,9 @@ def scan_create(*, shopper: Shopper, decoded, kind: str = Scan.Kind.AUTO, filter
     )
     scan.photo.save("photo.jpg", ContentFile(cleaned), save=False)
     scan.save()
-    transaction.on_commit(lambda: _enqueue(process_scan, str(scan.id)))
+    transaction.on_commit(lambda: send_or_leave_to_sweep(process_scan, str(scan.id), what="scan",
+                                                         sweep="requeue_stale_scans"))
     return scan
-
-
-def _enqueue(task, scan_id: str) -> None:
-    """Send the committed scan to its worker. A broker that does not take the message (down,
-    restarting) costs the request nothing: the scan is stored and pending, and `requeue_stale_scans`
-    sends it once it has waited SCAN_REQUEUE_AFTER_SECONDS (before, the request failed with a 500
-    after its scan was committed, and an app retrying without a key made a second scan)."""
-    try:
-        task.delay(scan_id)
-    except Exception:
-        logger.exception("scan not queued: the broker did not take it; requeue_stale_scans will send it",
-                         extra={"scan_id": scan_id})
 
 
 @transaction.atomic
