@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from catalog.models import ImageEmbedding, ProductImage
 from shop import vision_adapter
+from shop.core.storage_errors import storage_busy, storage_error_code, storage_refused
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ class IndexResult:
     embedded: int = 0  # vectors written
     skipped: int = 0  # vectors already current (same image, key and content)
     failed: dict[int, str] = field(default_factory=dict)  # image id -> reason
+    deferred: set[int] = field(default_factory=set)  # the storage was busy: left pending for the sweep
 
 
 def _load_pictures(images: list[ProductImage], result: IndexResult):
@@ -33,6 +35,14 @@ def _load_pictures(images: list[ProductImage], result: IndexResult):
             result.failed[image.id] = f"{exc.code}: {exc}"
         except OSError as exc:
             result.failed[image.id] = f"file unreadable: {exc}"
+        except Exception as exc:
+            if storage_busy(exc):  # not the picture's fault: it stays pending, beat's sweep tries it again
+                logger.warning("storage busy; image %s left pending: %s", image.id, exc)
+                result.deferred.add(image.id)
+            elif storage_refused(exc):  # one unreadable file must not stop its batch
+                result.failed[image.id] = f"file unreadable: the storage answered {storage_error_code(exc)}"
+            else:
+                raise
     return pictures
 
 
@@ -97,6 +107,8 @@ def index_images(*, image_ids: list[int], model_keys: list[str], mark_state: boo
 def _mark_states(images: list[ProductImage], result: IndexResult) -> None:
     with transaction.atomic():
         for image in images:
+            if image.id in result.deferred:
+                continue
             unchanged = ProductImage.objects.filter(id=image.id, sha256=image.sha256)
             if image.id in result.failed:
                 unchanged.update(index_state=ProductImage.IndexState.FAILED, index_error=result.failed[image.id])

@@ -6,6 +6,7 @@ import hashlib
 import logging
 
 import numpy as np
+from botocore.exceptions import BotoCoreError, ClientError
 from django.db import transaction
 from django.utils import timezone
 
@@ -83,8 +84,8 @@ def ad_creatives_features_refresh(*, creatives, progress=None) -> tuple[int, lis
             try:
                 ad_creative_features_refresh(creative=creative)
                 done += 1
-            except (OSError, ValueError, vision_adapter.ImageRejected) as exc:
-                failed.append(f"{creative.name or creative.pk} ({exc})")
+            except (OSError, ValueError, vision_adapter.ImageRejected, BotoCoreError, ClientError) as exc:
+                failed.append(f"{creative.name or creative.pk} ({exc})")  # the storage's errors: S3 busy or refusing
         if progress is not None:
             progress()
     return done, failed

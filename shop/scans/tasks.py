@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from botocore.exceptions import ConnectionError as BotoConnectionError
-from botocore.exceptions import HTTPClientError as BotoHTTPClientError
 from celery.exceptions import SoftTimeLimitExceeded
 from django import db
 from django.conf import settings
@@ -15,6 +13,7 @@ from shop import vision_adapter
 from shop.campaigns.recognition import using_creative_index
 from shop.campaigns.services import scan_record_ad
 from shop.celery import default_task, reports_task, vision_task
+from shop.core.storage_errors import storage_busy, storage_error_code, storage_refused
 from shop.core.timing import StageTimer
 from shop.scans.filters import filters_from_json
 from shop.scans.models import Scan
@@ -28,10 +27,14 @@ from shop.scans.services import (
 )
 
 logger = logging.getLogger(__name__)
-# A service that did not answer for a moment (a database failover, the storage timing out or refusing a
-# connection): the scan is retried rather than failed. A missing photo is not among them.
-TRANSIENT_ERRORS = (db.OperationalError, db.InterfaceError, ConnectionError, TimeoutError,
-                    BotoConnectionError, BotoHTTPClientError)
+# A service that did not answer for a moment (a database failover, the storage timing out, refusing a
+# connection or busy: `storage_busy`): the scan is retried rather than failed. A missing photo is not
+# among them.
+TRANSIENT_ERRORS = (db.OperationalError, db.InterfaceError, ConnectionError, TimeoutError)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    return isinstance(exc, TRANSIENT_ERRORS) or storage_busy(exc)
 
 
 @vision_task
@@ -67,16 +70,20 @@ def process_scan(scan_id: str) -> None:
         scan_mark_failed(scan_id=scan_id, reason=f"{exc.code}: {exc}")
     except SoftTimeLimitExceeded:
         scan_mark_failed(scan_id=scan_id, reason="the photo took too long to process")
-    except TRANSIENT_ERRORS as exc:
-        # not the photo's fault: the scan stays processing, and the stale-scan beat sends it again once
-        # it has waited SCAN_REQUEUE_AFTER_SECONDS (up to SCAN_MAX_ATTEMPTS deliveries in all)
-        logger.warning("scan interrupted by an unavailable service; it will be retried",
-                       extra={"scan_id": scan_id, "error": f"{type(exc).__name__}: {exc}"})
-    except OSError as exc:
-        scan_mark_failed(scan_id=scan_id, reason=f"the stored photo could not be read: {type(exc).__name__}")
-    except Exception:
-        logger.exception("scan failed", extra={"scan_id": scan_id})
-        scan_mark_failed(scan_id=scan_id, reason="internal error while processing the photo")
+    except Exception as exc:
+        if _interrupted(exc):
+            # not the photo's fault: the scan stays processing, and the stale-scan beat sends it again
+            # once it has waited SCAN_REQUEUE_AFTER_SECONDS (up to SCAN_MAX_ATTEMPTS deliveries in all)
+            logger.warning("scan interrupted by an unavailable service; it will be retried",
+                           extra={"scan_id": scan_id, "error": f"{type(exc).__name__}: {exc}"})
+        elif isinstance(exc, OSError):
+            scan_mark_failed(scan_id=scan_id, reason=f"the stored photo could not be read: {type(exc).__name__}")
+        elif storage_refused(exc):
+            scan_mark_failed(scan_id=scan_id, reason=f"the stored photo could not be read: the storage answered "
+                                                     f"{storage_error_code(exc)}")
+        else:
+            logger.exception("scan failed", extra={"scan_id": scan_id})
+            scan_mark_failed(scan_id=scan_id, reason="internal error while processing the photo")
 
 
 def _recognised_ad(picture, *, scan_id: str, fall_through: bool):

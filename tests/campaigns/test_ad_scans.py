@@ -382,6 +382,31 @@ def test_extracting_features_again_reports_an_unreadable_artwork_and_goes_on(cam
     assert bytes(AdCreative.objects.get(pk=broken.pk).features) == bytes(broken.features)  # what it had is kept
 
 
+def test_extracting_features_again_reports_an_artwork_the_storage_refuses_and_goes_on(
+        campaign_with_creatives, staff, monkeypatch):
+    """S3 refusing one artwork (AccessDenied) is reported on that creative; the others are extracted."""
+    from botocore.exceptions import ClientError
+    from django.core.files.storage import storages
+
+    _, _, creatives = campaign_with_creatives
+    refused, fine = creatives[0][0], creatives[1][0]
+    storage_class = type(storages["default"])
+    real_open = storage_class.open
+
+    def s3_open(storage, name, mode="rb"):
+        if name == refused.image.name:
+            raise ClientError({"Error": {"Code": "AccessDenied"}, "ResponseMetadata": {"HTTPStatusCode": 403}},
+                              "GetObject")
+        return real_open(storage, name, mode)
+
+    monkeypatch.setattr(storage_class, "open", s3_open)
+    response = staff.post("/admin/campaigns/adcreative/", {
+        "action": "extract_features_again", "_selected_action": [refused.pk, fine.pk]}, follow=True)
+    page = response.content.decode()
+    assert response.status_code == 200 and "Features extracted again for 1 creatives." in page
+    assert "Not extracted: autumn-0 (" in page and "AccessDenied" in page
+
+
 def test_refresh_creative_features_upgrades_features_stored_by_the_first_format(campaign_with_creatives):
     """Creatives whose features were stored before keypoint frames were (format 1) are matched without
     the look in place; the command extracts theirs again from the artwork, and leaves the others be."""

@@ -310,6 +310,35 @@ def test_a_service_that_does_not_answer_for_a_moment_leaves_the_scan_to_be_retri
     assert (scan.status, scan.attempts) == ("done", 3) and ScanItem.objects.filter(scan_id=scan_id).exists()
 
 
+def test_a_busy_storage_leaves_the_scan_to_be_retried_and_a_refusal_fails_it_with_the_reason(
+    shopper, demo_catalog, monkeypatch, django_capture_on_commit_callbacks
+):
+    """What still comes out of botocore's own retries: SlowDown (503) is "not now", the scan stays
+    processing for the stale-scan beat; AccessDenied (403) is "never", the scan fails and says why."""
+    from botocore.exceptions import ClientError
+    from django.core.files.storage import storages
+
+    import shop.scans.tasks as tasks
+
+    def answering(code, status):
+        def s3_open(*args, **kwargs):
+            raise ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject")
+        return s3_open
+
+    with django_capture_on_commit_callbacks(execute=False):
+        scan_id = post_scan(shopper, street_photo_of(demo_catalog.first())).json()["id"]
+    with monkeypatch.context() as patched:
+        patched.setattr(type(storages["default"]), "open", answering("SlowDown", 503))
+        tasks.process_scan(scan_id)
+    scan = Scan.objects.get(id=scan_id)
+    assert (scan.status, scan.failure_reason) == ("processing", "")
+    with monkeypatch.context() as patched:
+        patched.setattr(type(storages["default"]), "open", answering("AccessDenied", 403))
+        tasks.process_scan(scan_id)
+    body = shopper.get(f"/api/v1/scans/{scan_id}/").json()
+    assert body["status"] == "failed" and "AccessDenied" in body["failure_reason"], body
+
+
 def test_requests_waiting_for_their_scan_hold_at_most_a_few_threads(shopper, demo_catalog, monkeypatch, settings,
                                                                      django_capture_on_commit_callbacks):
     """While a place is free, `wait` answers with the result; once SCAN_WAITING_PER_PROCESS requests
