@@ -2,7 +2,10 @@
 
 One row is one variant. Rows with the same `handle` (default: the SKU) make one product; the
 first row of a handle carries the product's fields. Each row is imported in its own savepoint:
-a bad row is reported with its number and field, and the rest are imported.
+a bad row is reported with its number and field, and the rest are imported. Importing again
+updates: a product or variant that exists changes only where the row gives a value (an absent
+column or an empty cell keeps what is stored: a price list does not wipe descriptions, stock or
+options, nor switch a deactivated product back on).
 
 Columns: handle, title, description, brand, category ("Women > Shoes > Sneakers"), attributes
 (JSON object), active, sku, price, currency, stock, size, color, images (paths relative to the
@@ -14,6 +17,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,13 +26,15 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils.text import slugify
 
 from catalog.fetch import FetchError, FetchPolicy, fetch_url
 from catalog.models import Brand, Category, Product, ProductImage, Variant
 from shop import vision_adapter
 
+logger = logging.getLogger(__name__)
+MAX_STOCK = 999_999_999
 
 class RowError(Exception):
     def __init__(self, field: str, message: str):
@@ -77,10 +84,15 @@ def _text(row: dict, name: str, *, required: bool = False, max_length: int | Non
 
 
 def _category(path_text: str) -> Category:
+    """The category at that path (names matched whatever their case), created as needed."""
     parent = None
     for name in [part.strip() for part in path_text.split(">") if part.strip()]:
-        slug_base = slugify(f"{parent.slug}-{name}" if parent else name)[:110] or "category"
-        parent, _ = Category.objects.get_or_create(parent=parent, name=name, defaults={"slug": slug_base})
+        if len(name) > 100:
+            raise RowError("category", f"a name longer than 100 characters: {name[:40]!r}...")
+        found = Category.objects.filter(parent=parent, name__iexact=name).order_by("id").first()
+        parent = found or Category.objects.create(
+            parent=parent, name=name,
+            slug=_free_slug(Category, slugify(f"{parent.slug}-{name}" if parent else name) or "category"))
     if parent is None:
         raise RowError("category", "required")
     return parent
@@ -90,7 +102,17 @@ def _brand(name: str) -> Brand | None:
     if not name:
         return None
     brand = Brand.objects.filter(name__iexact=name).first()
-    return brand or Brand.objects.create(name=name, slug=slugify(name)[:110] or "brand")
+    return brand or Brand.objects.create(name=name, slug=_free_slug(Brand, slugify(name) or "brand"))
+
+
+def _free_slug(model, base: str) -> str:
+    """`base`, or `base-2`, `base-3`, ... where another row took it ("Levi's" and "Levis" are two brands)."""
+    base = base[:110]
+    slug, n = base, 1
+    while model.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
 
 
 def _price(row: dict) -> Decimal:
@@ -98,6 +120,8 @@ def _price(row: dict) -> Decimal:
         price = Decimal(_text(row, "price", required=True))
     except InvalidOperation as exc:
         raise RowError("price", f"not a number: {row.get('price')!r}") from exc
+    if not price.is_finite():
+        raise RowError("price", f"not a number: {row.get('price')!r}")
     if price < 0 or price.as_tuple().exponent < -2 or price >= Decimal("1e8"):
         raise RowError("price", "must be between 0 and 99999999.99 with at most 2 decimals")
     return price
@@ -105,8 +129,10 @@ def _price(row: dict) -> Decimal:
 
 def _stock(row: dict) -> int:
     text = _text(row, "stock") or "0"
-    if not text.isdigit():
+    if not re.fullmatch(r"[0-9]+", text, re.ASCII):
         raise RowError("stock", f"not a whole number ≥ 0: {text!r}")
+    if int(text) > MAX_STOCK:
+        raise RowError("stock", f"more than {MAX_STOCK}")
     return int(text)
 
 
@@ -132,6 +158,23 @@ def _active(row: dict) -> bool:
     if text in ("0", "false", "no", "n"):
         return False
     raise RowError("active", f"not a boolean: {value!r}")
+
+
+def _given(row: dict, name: str) -> bool:
+    """The row gives this column a value (not absent, not an empty cell)."""
+    value = row.get(name)
+    return value is not None and (not isinstance(value, str) or bool(value.strip()))
+
+
+def _handle(text: str) -> str:
+    """The product's handle: the row's handle (or SKU) as a slug, letters of any script kept. Two
+    handles must not fold into one (`платье` and `рубашка` are not both empty), nor be cut short."""
+    handle = slugify(text, allow_unicode=True)
+    if not handle:
+        raise RowError("handle", f"no letter or digit to make a handle of: {text!r}")
+    if len(handle) > 100:
+        raise RowError("handle", "longer than 100 characters")
+    return handle
 
 
 def _image_sources(row: dict) -> list[str]:
@@ -169,33 +212,49 @@ def _import_row(row: dict, loader: ImageLoader) -> Counter:
     if not isinstance(row, dict):
         raise RowError("", "a row must be an object")
     sku = _text(row, "sku", required=True, max_length=64)
-    handle = slugify(_text(row, "handle") or sku)[:100]
+    handle = _handle(_text(row, "handle") or sku)
     price, stock = _price(row), _stock(row)
     currency = (_text(row, "currency") or "EUR").upper()
     if len(currency) != 3 or not currency.isalpha():
         raise RowError("currency", f"not an ISO 4217 code: {currency!r}")
     product = Product.objects.filter(handle=handle).first()
-    if product is None or _text(row, "title"):
-        fields = {
-            "title": _text(row, "title", required=True, max_length=200),
-            "description": _text(row, "description"),
-            "brand": _brand(_text(row, "brand", max_length=100)),
-            "category": _category(_text(row, "category", required=True)),
-            "attributes": _attributes(row),
-            "active": _active(row),
-        }
-        if product is None:
-            product = Product.objects.create(handle=handle, **fields)
-            counts["products_created"] += 1
-        else:
-            for name, value in fields.items():
-                setattr(product, name, value)
-            product.save()
-            counts["products_updated"] += 1
-    options = {name: _text(row, name) for name in ("size", "color") if _text(row, name)}
-    Variant.objects.update_or_create(
-        sku=sku, defaults={"product": product, "options": options, "price": price, "currency": currency, "stock": stock}
-    )
+    if product is None:
+        product = Product.objects.create(
+            handle=handle,
+            title=_text(row, "title", required=True, max_length=200),
+            description=_text(row, "description"),
+            brand=_brand(_text(row, "brand", max_length=100)),
+            category=_category(_text(row, "category", required=True)),
+            attributes=_attributes(row),
+            active=_active(row),
+        )
+        counts["products_created"] += 1
+    elif _text(row, "title"):  # the row carries the product's fields: those it gives change
+        product.title = _text(row, "title", max_length=200)
+        if _given(row, "description"):
+            product.description = _text(row, "description")
+        if _given(row, "brand"):
+            product.brand = _brand(_text(row, "brand", max_length=100))
+        if _given(row, "category"):
+            product.category = _category(_text(row, "category"))
+        if _given(row, "attributes"):
+            product.attributes = _attributes(row)
+        if _given(row, "active"):
+            product.active = _active(row)
+        product.save()
+        counts["products_updated"] += 1
+    variant = Variant.objects.filter(sku=sku).first()
+    options = {name: _text(row, name) for name in ("size", "color") if _given(row, name)}
+    if variant is None:
+        Variant.objects.create(sku=sku, product=product, options=options, price=price, currency=currency, stock=stock)
+    else:
+        variant.product, variant.price = product, price
+        variant.options = {**variant.options, **options}
+        if _given(row, "currency"):
+            variant.currency = currency
+        if _given(row, "stock"):
+            variant.stock = stock
+        variant.save()
     counts["variants"] += 1
 
     known = set(product.images.values_list("sha256", flat=True))
@@ -228,6 +287,11 @@ def catalog_import(
                 counts = _import_row(row, loader)
         except RowError as exc:
             report.errors.append({"row": number, "field": exc.field, "error": exc.message})
+        except (IntegrityError, DataError, ValueError, ArithmeticError) as exc:
+            # what the checks above did not foresee is still this row's error, not the end of the import
+            # (its savepoint is rolled back; the database being unavailable stops it)
+            logger.warning("import row %s refused: %s: %s", number, type(exc).__name__, exc)
+            report.errors.append({"row": number, "field": "", "error": f"{type(exc).__name__}: {exc}"})
         else:
             for name, value in counts.items():
                 setattr(report, name, getattr(report, name) + value)

@@ -41,7 +41,8 @@ class Brand(models.Model):
 
 class Product(models.Model):
     handle = models.SlugField(
-        max_length=100, unique=True, null=True, blank=True, help_text="Stable key used by bulk imports."
+        max_length=100, unique=True, null=True, blank=True, allow_unicode=True,
+        help_text="Stable key used by bulk imports (letters of any script).",
     )
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)

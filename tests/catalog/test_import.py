@@ -113,3 +113,63 @@ def test_url_fetching_refuses_private_addresses_and_large_bodies(picture_server)
         fetch_url(f"{picture_server}/missing.jpg", policy=allowed)
     with pytest.raises(FetchError, match="scheme 'file'"):
         fetch_url("file:///etc/passwd", policy=allowed)
+
+
+def test_importing_again_changes_only_what_the_rows_give(db, tmp_path):
+    """A price list (handle, title, category, sku, price) imported over the catalog keeps the
+    descriptions, brands, stock, currencies and options, and leaves a deactivated product off."""
+    full = [{"handle": "coat", "title": "Wool coat", "description": "Double-breasted, 80 % wool", "brand": "Kestrel",
+             "category": "Women > Coats", "attributes": {"material": "wool"}, "sku": "COAT-M", "price": "189",
+             "currency": "GBP", "stock": "5", "size": "M", "color": "camel"}]
+    catalog_import(rows=full)
+    Product.objects.filter(handle="coat").update(active=False)  # recalled, in admin
+    path = tmp_path / "prices.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["handle", "title", "category", "sku", "price", "stock"])
+        writer.writeheader()
+        writer.writerow({"handle": "coat", "title": "Wool coat", "category": "Women > Coats", "sku": "COAT-M",
+                         "price": "169", "stock": ""})
+    report = catalog_import(rows=read_rows(path))
+    assert (report.products_updated, report.errors) == (1, [])
+    coat = Product.objects.get(handle="coat")
+    assert (coat.description, coat.brand.name, coat.attributes, coat.active) == (
+        "Double-breasted, 80 % wool", "Kestrel", {"material": "wool"}, False)
+    variant = coat.variants.get()
+    assert (str(variant.price), variant.currency, variant.stock, variant.options) == (
+        "169.00", "GBP", 5, {"size": "M", "color": "camel"})
+
+
+def test_rows_the_database_would_refuse_are_reported_and_the_rest_imported(db):
+    """Names that fold into one slug, numbers that are not numbers, a category name too long: each
+    is that row's error (or a second name for the same slug), never the end of the import."""
+    rows = [
+        {"handle": "jeans", "title": "Jeans", "category": "Women > Trousers", "brand": "Levi's", "sku": "J-1",
+         "price": "79"},
+        {"handle": "jeans-2", "title": "Jeans 2", "category": "women > trousers", "brand": "Levis", "sku": "J-2",
+         "price": "79"},
+        {"handle": "nan", "title": "x", "category": "Women", "sku": "N-1", "price": "NaN"},
+        {"handle": "inf", "title": "x", "category": "Women", "sku": "I-1", "price": "Infinity"},
+        {"handle": "square", "title": "x", "category": "Women", "sku": "S-1", "price": "5", "stock": "²"},
+        {"handle": "many", "title": "x", "category": "Women", "sku": "M-1", "price": "5", "stock": "99999999999"},
+        {"handle": "long", "title": "x", "category": "Women > " + "y" * 101, "sku": "L-1", "price": "5"},
+        {"handle": "port", "title": "x", "category": "Women", "sku": "P-1", "price": "5",
+         "images": "http://example.com:99999/x.jpg"},
+        {"handle": "last", "title": "Last", "category": "Women", "sku": "Z-1", "price": "5"},
+    ]
+    report = catalog_import(rows=rows)
+    assert report.rows == 9 and sorted(error["row"] for error in report.errors) == [3, 4, 5, 6, 7, 8], report.errors
+    assert {e["row"]: e["field"] for e in report.errors if e["row"] < 8} == {
+        3: "price", 4: "price", 5: "stock", 6: "stock", 7: "category"}
+    first, second = Product.objects.get(handle="jeans"), Product.objects.get(handle="jeans-2")
+    assert first.category_id == second.category_id  # "women > trousers" is "Women > Trousers"
+    assert {first.brand.slug, second.brand.slug} == {"levis", "levis-2"}
+    assert Product.objects.filter(handle="last").exists()
+
+
+def test_handles_in_any_script_stay_apart_and_one_without_letters_is_refused(db):
+    rows = [{"handle": "платье-красное", "title": "Красное платье", "category": "Платья", "sku": "D-1", "price": "50"},
+            {"handle": "платье-синее", "title": "Синее платье", "category": "Платья", "sku": "D-2", "price": "50"},
+            {"handle": "★", "title": "Star", "category": "Платья", "sku": "D-3", "price": "50"}]
+    report = catalog_import(rows=rows)
+    assert [(e["row"], e["field"]) for e in report.errors] == [(3, "handle")]
+    assert sorted(Product.objects.values_list("title", flat=True)) == ["Красное платье", "Синее платье"]
