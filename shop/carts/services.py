@@ -6,6 +6,7 @@ the shopper's open cart (or the order), then the variants by ascending id.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from decimal import Decimal
 
@@ -164,6 +165,19 @@ def _restock(lines) -> None:
         Variant.objects.filter(id=variant_id).update(stock=F("stock") + quantity)
 
 
+def _charge_key(*, shopper: Shopper, cart: Cart, lines: list[OrderLine], payment_token: str,
+                idempotency_key: str) -> str:
+    """The charge's key at the provider: the request's Idempotency-Key for this cart as it is now. A retry
+    of the same checkout gets the same key (the provider charges once); the same client key for another
+    cart, or for this cart changed (a key reused after IDEMPOTENCY_KEY_TTL_HOURS, an app whose counter
+    started again, a retry after the cart was edited) gets another, so a gateway that keeps keys longer
+    than we do never answers a new order with an earlier order's charge."""
+    contents = "|".join(f"{line.variant_id}x{line.quantity}@{line.unit_price}{line.currency}" for line in
+                        sorted(lines, key=lambda line: (line.variant_id or 0, line.quantity)))
+    digest = hashlib.sha256(f"{shopper.id}|{cart.id}|{contents}|{payment_token}|{idempotency_key}".encode())
+    return f"order:{digest.hexdigest()[:48]}"
+
+
 @transaction.atomic
 def order_place(*, shopper: Shopper, payment_token: str, idempotency_key: str) -> Order:
     """Turn the shopper's open cart into an order and charge it, in one transaction.
@@ -173,8 +187,8 @@ def order_place(*, shopper: Shopper, payment_token: str, idempotency_key: str) -
     closed (the next read opens a fresh one) and `shop.carts.signals.order_placed` is sent with
     `order=` inside this transaction — the hook for attribution. Declined: the stock is put back
     and the order kept as `payment_failed`; the cart stays as it was.
-    `idempotency_key` keys the charge at the provider (per shopper), so a retried request cannot
-    charge twice. Raises CartEmpty, ProductUnavailable, CurrencyMismatch or InsufficientStock
+    `idempotency_key` keys the charge at the provider, with the cart and its contents (`_charge_key`),
+    so a retried request cannot charge twice and a reused key cannot stand for another order's charge. Raises CartEmpty, ProductUnavailable, CurrencyMismatch or InsufficientStock
     before anything is written or charged.
     """
     cart = Cart.objects.select_for_update().filter(shopper=shopper, status=Cart.Status.OPEN).first()
@@ -251,7 +265,8 @@ def order_place(*, shopper: Shopper, payment_token: str, idempotency_key: str) -
         amount=order.total,
         currency=order.currency,
         token=payment_token,
-        idempotency_key=f"order:{shopper.id}:{idempotency_key}",
+        idempotency_key=_charge_key(shopper=shopper, cart=cart, lines=captured, payment_token=payment_token,
+                                    idempotency_key=idempotency_key),
     )
     if not result.ok:
         _restock(captured)

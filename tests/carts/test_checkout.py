@@ -6,10 +6,12 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.db.models import F
 from rest_framework.test import APIClient
 
 from catalog.models import Variant
 from shop.carts.models import Cart, Order
+from shop.carts.payments import PaymentResult
 from shop.carts.services import OrderStatusConflict, order_cancel
 from shop.carts.signals import order_placed
 from tests.carts.conftest import PROBLEM, a_scan, add, checkout, make_variant, new_shopper_client
@@ -44,13 +46,8 @@ def test_checkout_captures_prices_decrements_stock_and_closes_the_cart(shopper_c
         (cap.sku, "12.50", 1, "12.50"),
     ]
     assert order["lines"][0]["scan_id"] == str(scan.id) and order["lines"][1]["scan_id"] is None
-    assert recording_provider.charges == [
-        {
-            "amount": Decimal("72.47"),
-            "currency": "EUR",
-            "token": "tok_visa",
-            "key": f"order:{shopper_client.shopper.id}:order-1",
-        }
+    assert [{k: v for k, v in charge.items() if k != "key"} for charge in recording_provider.charges] == [
+        {"amount": Decimal("72.47"), "currency": "EUR", "token": "tok_visa"}
     ]
     assert placed == [(Order.objects.get().id, "paid", True)]
     assert Variant.objects.get(id=tee.id).stock == 2 and Variant.objects.get(id=cap.id).stock == 0
@@ -172,3 +169,37 @@ def test_concurrent_checkouts_of_the_last_unit_never_oversell(transactional_db):
     assert Variant.objects.get(id=last.id).stock == 0
     assert Order.objects.filter(status="paid").count() == 1 and Order.objects.count() == 1
     assert Cart.objects.filter(status="open", lines__isnull=False).count() == 7  # the others keep their carts
+
+
+class KeyKeepingGateway:
+    """A gateway that honours idempotency keys as real ones do (some for days): the same key answers the
+    first charge's result again and charges nothing."""
+
+    results: dict = {}
+    charged: list = []
+
+    def charge(self, amount, currency, token, idempotency_key):
+        if idempotency_key not in self.results:
+            self.charged.append((amount, currency))
+            self.results[idempotency_key] = PaymentResult(ok=True, reference=f"gw_{len(self.charged)}")
+        return self.results[idempotency_key]
+
+
+def test_a_reused_idempotency_key_never_stands_for_an_earlier_orders_charge(shopper_client, settings):
+    """A key kept by the gateway longer than by us (IDEMPOTENCY_KEY_TTL_HOURS), or an app whose counter
+    started again: the new order is charged, not paid with the earlier order's charge."""
+    from datetime import timedelta
+
+    from shop.core.models import IdempotencyRecord
+
+    KeyKeepingGateway.results, KeyKeepingGateway.charged = {}, []
+    settings.PAYMENT_PROVIDER = "tests.carts.test_checkout.KeyKeepingGateway"
+    add(shopper_client, make_variant(price="10.00"))
+    first = checkout(shopper_client, HTTP_IDEMPOTENCY_KEY="1").json()
+    assert checkout(shopper_client, HTTP_IDEMPOTENCY_KEY="1").json()["id"] == first["id"]  # a retry: charged once
+    IdempotencyRecord.objects.update(created_at=F("created_at") - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS + 1))
+    add(shopper_client, make_variant(price="99.00"))
+    second = checkout(shopper_client, HTTP_IDEMPOTENCY_KEY="1").json()
+    assert second["status"] == "paid" and second["id"] != first["id"]
+    assert KeyKeepingGateway.charged == [(Decimal("10.00"), "EUR"), (Decimal("99.00"), "EUR")]
+    assert second["payment_reference"] != first["payment_reference"]
