@@ -15,18 +15,23 @@ from shop.shoppers.models import Shopper
 class CartSummary:
     cart: Cart
     lines: list[CartLine]
-    currency: str | None
-    subtotal: Decimal
+    currency: str | None  # None while empty, or with lines in several currencies
+    subtotal: Decimal | None  # None with lines in several currencies
     item_count: int
 
 
 def cart_summary(*, cart: Cart) -> CartSummary:
+    """The cart's lines and totals. Lines whose prices came to be in several currencies (a price list
+    re-imported in another currency) have no currency and no subtotal: a sum of euros and dollars is
+    no amount (checkout refuses such a cart: 409 `currency_mismatch`)."""
     lines = list(cart.lines.select_related("variant__product").order_by("created_at", "id"))
+    currencies = {line.variant.currency for line in lines}
+    one = len(currencies) == 1
     return CartSummary(
         cart=cart,
         lines=lines,
-        currency=lines[0].variant.currency if lines else None,
-        subtotal=sum((line.line_total for line in lines), Decimal("0.00")),
+        currency=currencies.pop() if one else None,
+        subtotal=sum((line.line_total for line in lines), Decimal("0.00")) if one or not lines else None,
         item_count=sum(line.quantity for line in lines),
     )
 

@@ -54,10 +54,11 @@ class CartSerializer(serializers.Serializer):
     """A CartSummary."""
 
     id = serializers.UUIDField(source="cart.id")
-    currency = serializers.CharField(allow_null=True, help_text="null while the cart is empty")
+    currency = serializers.CharField(allow_null=True, help_text="null while the cart is empty, or when its lines' "
+                                     "prices are in several currencies")
     lines = CartLineSerializer(many=True)
     item_count = serializers.IntegerField()
-    subtotal = money()
+    subtotal = money(allow_null=True, help_text="null when the lines' prices are in several currencies")
     updated_at = serializers.DateTimeField(source="cart.updated_at")
 
 

@@ -120,7 +120,9 @@ def _erase(shopper: Shopper, tombstone: Shopper) -> None:
     # gone), while writes that only reference these rows (a worker's attribution, a cart line of a
     # scan) go on instead of deadlocking with this; one that commits a row this no longer sees makes
     # the commit fail, and `shopper_delete` erases again.
-    shopper = Shopper.objects.select_for_update(no_key=True).get(id=shopper.id)
+    shopper = Shopper.objects.select_for_update(no_key=True).filter(id=shopper.id).first()
+    if shopper is None:  # erased meanwhile (a second tap on "delete my data", staff at the same time): done
+        return
     scans = Scan.objects.select_for_update(no_key=True).filter(shopper=shopper).order_by("id")
     photos = [name for name in scans.values_list("photo", flat=True) if name]
 

@@ -71,6 +71,23 @@ def test_one_currency_per_cart(shopper_client):
     assert len(shopper_client.get("/api/v1/cart/").json()["lines"]) == 1
 
 
+def test_a_cart_whose_prices_came_to_be_in_two_currencies_shows_no_single_currency_total(shopper_client):
+    """A price re-imported in another currency after the add: the cart does not show euros and dollars
+    summed as euros; each line keeps its own currency, and checkout refuses it."""
+    from catalog.models import Variant
+
+    add(shopper_client, make_variant(price="19.99", currency="EUR"))
+    scarf = make_variant(price="5.00", currency="EUR")
+    add(shopper_client, scarf)
+    assert shopper_client.get("/api/v1/cart/").json()["subtotal"] == "24.99"
+    Variant.objects.filter(id=scarf.id).update(currency="USD")
+    body = shopper_client.get("/api/v1/cart/").json()
+    assert (body["currency"], body["subtotal"]) == (None, None)
+    assert sorted(line["currency"] for line in body["lines"]) == ["EUR", "USD"]
+    response = shopper_client.post("/api/v1/orders/", {"payment_token": "tok_visa"}, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "currency_mismatch"
+
+
 def test_a_line_remembers_the_shoppers_own_scan_only(shopper_client):
     tee = make_variant()
     scan = a_scan(shopper_client)

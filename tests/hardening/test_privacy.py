@@ -136,6 +136,18 @@ def test_deleting_erases_the_person_and_keeps_anonymised_figures(shoppers, staff
     assert [s["id"] for s in b.get("/api/v1/scans/").json()["results"]] == [str(b.look.id)]
 
 
+def test_erasing_a_shopper_erased_meanwhile_is_done_not_an_error(db):
+    """Two erasures at once (a double tap on "delete my data", staff erasing as the app does): the one
+    that waited for the other's lock finds nobody to erase and is done, not a 500."""
+    from shop.shoppers.models import Shopper
+    from shop.shoppers.services import shopper_delete, shopper_register
+
+    shopper, _ = shopper_register(platform="ios")
+    shopper_delete(shopper=shopper)
+    shopper_delete(shopper=shopper)  # as the waiting request does, with the row it authenticated
+    assert not Shopper.objects.filter(id=shopper.id).exists()
+
+
 def test_staff_erase_a_shopper_in_admin_as_the_app_does_not_by_a_cascade(
     shoppers, staff, django_capture_on_commit_callbacks  # noqa: F811
 ):
