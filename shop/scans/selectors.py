@@ -11,7 +11,10 @@ def scans_of(*, shopper: Shopper) -> QuerySet[Scan]:
 
 
 def scan_with_results(*, shopper: Shopper, scan_id) -> Scan | None:
-    matches = ScanMatch.objects.select_related("product__brand", "product__category").prefetch_related(
+    """The shopper's scan with its items and their matches, of products still sold: one deactivated since
+    the scan (discontinued, recalled) is left out, as search leaves it out (the cart would refuse it)."""
+    matches = ScanMatch.objects.filter(product__active=True).select_related(
+        "product__brand", "product__category").prefetch_related(
         Prefetch("product__variants", queryset=Variant.objects.order_by("price", "sku")),
         Prefetch("product__images", queryset=ProductImage.objects.order_by("-is_primary", "position", "id")),
     )

@@ -45,6 +45,11 @@ def test_a_street_photo_of_a_catalog_product_finds_it(shopper, demo_catalog, dja
     assert card["variants"][0]["id"] and "in_stock" in card["variants"][0]
     assert best["colors"] and {"name", "hex", "share"} <= set(best["colors"][0])
 
+    # a product taken off sale since (discontinued, recalled) is no longer offered from the stored result
+    Product.objects.filter(id=product.id).update(active=False)
+    again = shopper.get(f"/api/v1/scans/{scan_id}/").json()
+    assert not any(product.id in product_ids(item) for item in again["items"])
+
 
 def test_the_stored_photo_is_a_clean_reencoded_copy(shopper, django_capture_on_commit_callbacks):
     image = Image.new("RGB", (400, 300), (200, 30, 30))
