@@ -46,10 +46,12 @@ def _load_pictures(images: list[ProductImage], result: IndexResult):
     return pictures
 
 
-def index_images(*, image_ids: list[int], model_keys: list[str], mark_state: bool = True) -> IndexResult:
+def index_images(*, image_ids: list[int], model_keys: list[str], mark_state: bool = True,
+                 force: bool = False) -> IndexResult:
     """Embed the images with each model key and upsert their vectors.
 
-    Idempotent by (image, model key, sha256): a vector made from the same content is kept as it is.
+    Idempotent by (image, model key, sha256): a vector made from the same content is kept as it is,
+    unless `force` (`reindex --all`): then it is replaced in place, serving until its successor is written.
     The images' state changes only if their content did not change meanwhile (compare-and-set on
     sha256), so a newer upload is never marked indexed with an older vector.
     """
@@ -63,7 +65,7 @@ def index_images(*, image_ids: list[int], model_keys: list[str], mark_state: boo
         current = set(
             ImageEmbedding.objects.filter(image__in=images, model_key=key).values_list("image_id", "sha256")
         )
-        todo = [image for image in images if (image.id, image.sha256) not in current]
+        todo = [image for image in images if force or (image.id, image.sha256) not in current]
         result.skipped += len(images) - len(todo)
         if not todo:
             continue

@@ -176,3 +176,32 @@ def test_product_list_shows_index_status_and_model(staff):
     assert "indexed (1/1, color-texture-v1)" in page
     assert "pending (0/1, color-texture-v1)" in page
     assert "Search model: <strong>color-texture-v1</strong>" in page
+
+
+def test_reindex_all_replaces_vectors_in_place_and_a_run_cut_short_loses_none(db, monkeypatch):
+    """`reindex --all` deleted every vector of the key first: search found nothing until it finished,
+    and a run cut short left pictures marked indexed without a vector, never embedded again."""
+    import pytest
+    from django.core.management import call_command
+
+    import catalog.management.commands.reindex as reindex
+
+    products = [factories.product(), factories.product()]
+    index_dirty_images()
+    key = active_model_key()
+    before = dict(ImageEmbedding.objects.filter(model_key=key).values_list("image_id", "created_at"))
+    assert len(before) == 2
+
+    def cut_short(**kwargs):
+        raise KeyboardInterrupt  # Ctrl-C, a deploy, the OOM killer
+
+    with monkeypatch.context() as patched:
+        patched.setattr(reindex, "index_images", cut_short)
+        with pytest.raises(KeyboardInterrupt):
+            call_command("reindex", "--all", verbosity=0)
+    assert dict(ImageEmbedding.objects.filter(model_key=key).values_list("image_id", "created_at")) == before
+
+    call_command("reindex", "--all", "--batch-size", "1", verbosity=0)
+    after = dict(ImageEmbedding.objects.filter(model_key=key).values_list("image_id", "created_at"))
+    assert set(after) == set(before) and all(after[i] > before[i] for i in before)  # each one written again
+    assert all(product_index_status(product=p).state == "indexed" for p in products)

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from catalog.indexing import index_images
-from catalog.models import EmbeddingModel, ImageEmbedding, ProductImage
+from catalog.models import EmbeddingModel, ProductImage
 from catalog.selectors import active_model_key, images_missing_embeddings
 from catalog.services import embedding_model_enable, embedding_model_ensure_default
 
@@ -24,15 +24,16 @@ class Command(BaseCommand):
                 embedding_model_enable(key=key)
             except KeyError as exc:
                 raise CommandError(str(exc)) from exc
-        if all:
-            ImageEmbedding.objects.filter(model_key=key).delete()
-        ids = list(images_missing_embeddings(model_key=key).order_by("id").values_list("id", flat=True))
+        # --all replaces each vector in place: search keeps finding every product meanwhile, and a run cut
+        # short leaves the old vectors, not pictures marked indexed without one
+        images = ProductImage.objects.all() if all else images_missing_embeddings(model_key=key)
+        ids = list(images.order_by("id").values_list("id", flat=True))
         is_active = key == active_model_key()
         totals = {"embedded": 0, "failed": 0}
         with tqdm(total=len(ids), desc=f"embedding ({key})", unit="img", disable=options["verbosity"] == 0) as bar:
             for start in range(0, len(ids), batch_size):
                 batch = ids[start : start + batch_size]
-                result = index_images(image_ids=batch, model_keys=[key], mark_state=is_active)
+                result = index_images(image_ids=batch, model_keys=[key], mark_state=is_active, force=all)
                 totals["embedded"] += result.embedded
                 totals["failed"] += len(result.failed)
                 bar.update(len(batch))
