@@ -787,7 +787,12 @@ def test_compose_bucket_service_applies_the_lifecycle_rule():
 
 def test_lifecycle_rule_expires_shopper_photos_and_matches_the_readme():
     lifecycle = json.loads((INFRA / "s3-lifecycle.json").read_text())
-    rule, snapshots = lifecycle["Rules"]
+    rule, snapshots, uploads = lifecycle["Rules"]
+    # a direct upload that never became a scan (the app gave up, the scan was refused) is the shopper's
+    # original photo, GPS and all: it goes a day later, as nothing else deletes it
+    assert uploads["Status"] == "Enabled" and uploads["Filter"] == {"Prefix": "uploads/"}
+    assert uploads["Expiration"] == {"Days": 1} and uploads["NoncurrentVersionExpiration"]["NoncurrentDays"] >= 1
+    assert settings_default("UPLOAD_URL_EXPIRE_SECONDS") < 86_400, "an upload URL outlives its object's rule"
     assert snapshots["Status"] == "Enabled" and snapshots["Filter"] == {"Prefix": "creative-index/"}
     assert snapshots["NoncurrentVersionExpiration"]["NoncurrentDays"] >= 1 and "Expiration" not in snapshots
     assert rule["Status"] == "Enabled"
