@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import uuid
 from contextlib import contextmanager
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -130,8 +129,9 @@ class OrderListCreateApi(ListAPIView):
         form = OrderPlaceInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         token = form.validated_data["payment_token"]
-        # Without the header a retry cannot be recognised, so each request gets its own charge key.
-        key = request.headers.get(HEADER) or f"auto-{uuid.uuid4().hex}"
+        # Without the header no answer is stored for a retry, but the charge's key is still that of this
+        # cart's contents and attempt (`_charge_key`): a retry after a failure past the charge is charged once.
+        key = request.headers.get(HEADER) or ""
 
         def place() -> Response:
             with conflicts_as_problems():

@@ -167,14 +167,19 @@ def _restock(lines) -> None:
 
 def _charge_key(*, shopper: Shopper, cart: Cart, lines: list[OrderLine], payment_token: str,
                 idempotency_key: str) -> str:
-    """The charge's key at the provider: the request's Idempotency-Key for this cart as it is now. A retry
-    of the same checkout gets the same key (the provider charges once); the same client key for another
-    cart, or for this cart changed (a key reused after IDEMPOTENCY_KEY_TTL_HOURS, an app whose counter
-    started again, a retry after the cart was edited) gets another, so a gateway that keeps keys longer
-    than we do never answers a new order with an earlier order's charge."""
+    """The charge's key at the provider: the request's Idempotency-Key (or none) for this cart as it is
+    now, at this attempt (the orders this cart already has: declined ones). A retry of the same checkout
+    gets the same key, with or without the header, and the provider charges once: a checkout undone
+    after the charge (a failure before the commit, answered 503) and sent again is paid by that charge.
+    The same client key for another cart, for this cart changed, or after a decline gets another, so a
+    gateway that keeps keys longer than we do never answers a new order with an earlier order's charge
+    (a key reused after IDEMPOTENCY_KEY_TTL_HOURS, an app whose counter started again), nor a new card
+    with an earlier decline."""
     contents = "|".join(f"{line.variant_id}x{line.quantity}@{line.unit_price}{line.currency}" for line in
                         sorted(lines, key=lambda line: (line.variant_id or 0, line.quantity)))
-    digest = hashlib.sha256(f"{shopper.id}|{cart.id}|{contents}|{payment_token}|{idempotency_key}".encode())
+    attempt = Order.objects.filter(cart=cart).count()  # this one's own row included
+    digest = hashlib.sha256(
+        f"{shopper.id}|{cart.id}|{attempt}|{contents}|{payment_token}|{idempotency_key}".encode())
     return f"order:{digest.hexdigest()[:48]}"
 
 

@@ -4,8 +4,8 @@
 the order's transaction, after the order, its lines and the stock decrement are written and before
 the commit. A receiver's writes (for example campaign attribution) commit or roll back with the
 order, and it sees `order.lines` and `order.total` as stored. A receiver that raises undoes the
-order: the charge was keyed by the request's Idempotency-Key and the cart's contents, so the
-shopper's retry with the same key is not charged twice. Keep receivers short: the variants stay locked until the commit.
+order: the charge was keyed by the request's Idempotency-Key (if any), the cart, its contents and
+the attempt, so the shopper's retry of that checkout is not charged twice. Keep receivers short: the variants stay locked until the commit.
 """
 
 from django.dispatch import Signal

@@ -203,3 +203,51 @@ def test_a_reused_idempotency_key_never_stands_for_an_earlier_orders_charge(shop
     assert second["status"] == "paid" and second["id"] != first["id"]
     assert KeyKeepingGateway.charged == [(Decimal("10.00"), "EUR"), (Decimal("99.00"), "EUR")]
     assert second["payment_reference"] != first["payment_reference"]
+
+
+def test_a_checkout_undone_after_the_charge_and_sent_again_is_charged_once(shopper_client, settings):
+    """Without an Idempotency-Key too: a failure after the charge and before the commit (a receiver of
+    order_placed, the database going away) undoes the order and answers 503; the app sends the same
+    checkout again, and the gateway's answer to the first charge pays the order. After a decline, a
+    new attempt is a new charge."""
+    from django import db
+
+    KeyKeepingGateway.results, KeyKeepingGateway.charged = {}, []
+    settings.PAYMENT_PROVIDER = "tests.carts.test_checkout.KeyKeepingGateway"
+    failures = [db.OperationalError("server closed the connection unexpectedly")]
+
+    def fails_once(sender, order, **kwargs):
+        if failures:
+            raise failures.pop()
+
+    add(shopper_client, make_variant(price="30.00"))
+    order_placed.connect(fails_once)
+    try:
+        undone = checkout(shopper_client)
+        assert undone.status_code == 503 and not Order.objects.exists()
+        paid = checkout(shopper_client)
+    finally:
+        order_placed.disconnect(fails_once)
+    assert paid.status_code == 201 and paid.json()["status"] == "paid"
+    assert KeyKeepingGateway.charged == [(Decimal("30.00"), "EUR")]
+
+    KeyKeepingGateway.results = {}  # a gateway that declines once, then charges the same card
+    add(shopper_client, make_variant(price="5.00"))
+    declined = PaymentResult(ok=False, failure_reason="insufficient_funds")
+    original = KeyKeepingGateway.charge
+    first = {}
+
+    def decline_first(self, amount, currency, token, idempotency_key):
+        if not first:
+            first["key"] = idempotency_key
+            KeyKeepingGateway.results[idempotency_key] = declined
+        return original(self, amount, currency, token, idempotency_key)
+
+    settings.PAYMENT_PROVIDER = "tests.carts.test_checkout.KeyKeepingGateway"
+    KeyKeepingGateway.charge = decline_first
+    try:
+        assert checkout(shopper_client).status_code == 402
+        assert checkout(shopper_client).status_code == 201  # topped up: the new attempt is charged
+    finally:
+        KeyKeepingGateway.charge = original
+    assert KeyKeepingGateway.charged[-1] == (Decimal("5.00"), "EUR")
