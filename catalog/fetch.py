@@ -1,13 +1,24 @@
-"""Fetching product pictures by URL for imports: bounded in time, size, schemes and addresses."""
+"""Fetching product pictures by URL for imports: bounded in time, size, schemes and addresses.
+
+The host is resolved once, every address it resolves to is checked, and the connection goes to the
+checked address (the URL's host still names the site: Host header, TLS SNI and certificate), so a
+name that resolves to a public address for the check and to a private one for the request (DNS
+rebinding) reaches nothing it should not. Each read waits at most `timeout` seconds and the whole
+fetch at most `total_timeout`: a server sending a byte now and then does not hold the import.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import requests
+import certifi
+import urllib3
+
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class FetchError(Exception):
@@ -16,50 +27,86 @@ class FetchError(Exception):
 
 @dataclass(frozen=True)
 class FetchPolicy:
-    timeout: float = 10.0
+    timeout: float = 10.0  # seconds to connect, and per read
     max_bytes: int = 20 * 1024 * 1024
     schemes: tuple[str, ...] = ("https", "http")
     allow_private: bool = False  # loopback and private networks (tests, intranet catalogs)
     max_redirects: int = 3
+    total_timeout: float = 60.0  # seconds for the whole fetch, redirects included
 
 
-def _check_address(host: str, port: int, policy: FetchPolicy) -> None:
+def _checked_address(host: str, port: int, policy: FetchPolicy) -> str:
+    """The address to connect to: `host` resolved once, every address it has checked against the policy."""
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
+    except (socket.gaierror, UnicodeError) as exc:
         raise FetchError(f"cannot resolve host {host!r}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if not addresses:
+        raise FetchError(f"cannot resolve host {host!r}")
+    for address in addresses:
         if not policy.allow_private and not address.is_global:
             raise FetchError(f"{host} resolves to a non-public address ({address}); refused")
+    return str(addresses[0])
+
+
+def _request(parts, address: str, port: int, policy: FetchPolicy) -> urllib3.BaseHTTPResponse:
+    """GET the URL's path from `address`, naming the URL's host (Host header, SNI, certificate check)."""
+    host = parts.hostname
+    timeout = urllib3.Timeout(connect=policy.timeout, read=policy.timeout)
+    if parts.scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1,
+                                           server_hostname=host, assert_hostname=host,
+                                           cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+    else:
+        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1)
+    named = f"[{host}]" if ":" in host else host
+    default_port = 443 if parts.scheme == "https" else 80
+    headers = {"Host": named if port == default_port else f"{named}:{port}", "Accept": "image/*",
+               "User-Agent": "shop-catalog-import"}
+    path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    return pool.urlopen("GET", path, headers=headers, redirect=False, retries=False, preload_content=False,
+                        assert_same_host=False)
 
 
 def fetch_url(url: str, *, policy: FetchPolicy) -> bytes:
     """GET a URL; every redirect hop is checked against the same policy."""
+    deadline = time.monotonic() + policy.total_timeout
     for _ in range(policy.max_redirects + 1):
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:  # a port out of range, a malformed IPv6 host
+            raise FetchError(f"not a valid URL: {exc}") from exc
         if parts.scheme not in policy.schemes:
             raise FetchError(f"scheme {parts.scheme!r} not allowed (allowed: {', '.join(policy.schemes)})")
         if not parts.hostname:
             raise FetchError(f"no host in {url!r}")
-        _check_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), policy)
+        address = _checked_address(parts.hostname, port, policy)
         try:
-            response = requests.get(url, timeout=policy.timeout, stream=True, allow_redirects=False)
-        except requests.RequestException as exc:
+            response = _request(parts, address, port, policy)
+        except urllib3.exceptions.HTTPError as exc:
             raise FetchError(f"request failed: {type(exc).__name__}") from exc
-        with response:
-            if response.is_redirect:
-                url = urljoin(url, response.headers.get("Location", ""))
+        try:
+            if response.status in REDIRECTS and response.headers.get("Location"):
+                url = urljoin(url, response.headers["Location"])
                 continue
-            if response.status_code != 200:
-                raise FetchError(f"HTTP {response.status_code}")
+            if response.status != 200:
+                raise FetchError(f"HTTP {response.status}")
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > policy.max_bytes:
                 raise FetchError(f"larger than {policy.max_bytes} bytes")
             body = bytearray()
-            for chunk in response.iter_content(64 * 1024):
+            while chunk := response.read1(64 * 1024):
                 body += chunk
                 if len(body) > policy.max_bytes:
                     raise FetchError(f"larger than {policy.max_bytes} bytes")
+                if time.monotonic() > deadline:
+                    raise FetchError(f"took longer than {policy.total_timeout:g} s")
             return bytes(body)
+        except urllib3.exceptions.HTTPError as exc:
+            raise FetchError(f"request failed: {type(exc).__name__}") from exc
+        finally:
+            response.release_conn()
+            response.close()
     raise FetchError("too many redirects")

@@ -115,6 +115,71 @@ def test_url_fetching_refuses_private_addresses_and_large_bodies(picture_server)
         fetch_url("file:///etc/passwd", policy=allowed)
 
 
+def test_url_fetching_connects_to_the_address_it_checked(picture_server, monkeypatch):
+    """DNS rebinding: a name that resolves to a public address for the check and to the loopback for
+    the request. The request goes to the address checked (here unreachable), never to the loopback."""
+    import socket
+    from urllib.parse import urlsplit
+
+    port = urlsplit(picture_server).port
+    real = socket.getaddrinfo
+    lookups = []
+
+    def rebinding(host, *args, **kwargs):
+        if host != "pictures.example":
+            return real(host, *args, **kwargs)
+        lookups.append(host)
+        address = "93.184.216.34" if len(lookups) == 1 else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with pytest.raises(FetchError, match="request failed"):
+        fetch_url(f"http://pictures.example:{port}/green.jpg", policy=FetchPolicy(timeout=0.5))
+    assert lookups == ["pictures.example"]  # resolved once
+    # the same name resolving to the loopback is refused before any request, and allowed by the policy
+    # it connects there, naming the host it asked for
+    lookups.append("again")
+    with pytest.raises(FetchError, match="non-public address"):
+        fetch_url(f"http://pictures.example:{port}/green.jpg", policy=FetchPolicy())
+    assert fetch_url(f"http://pictures.example:{port}/green.jpg",
+                     policy=FetchPolicy(allow_private=True))[:2] == b"\xff\xd8"
+
+
+def test_url_fetching_is_bounded_in_total_time_and_refuses_bad_urls():
+    """A server sending a byte now and then (each read within its timeout) does not hold the import."""
+    import http.server
+    import time as clock
+
+    class Drip(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            for _ in range(1000):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                clock.sleep(0.1)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        started = clock.monotonic()
+        with pytest.raises(FetchError, match="took longer than"):
+            fetch_url(f"http://127.0.0.1:{server.server_address[1]}/slow.jpg",
+                      policy=FetchPolicy(allow_private=True, timeout=2, total_timeout=1))
+        assert clock.monotonic() - started < 5
+    finally:
+        server.shutdown()
+    with pytest.raises(FetchError, match="not a valid URL"):
+        fetch_url("http://example.com:99999/x.jpg", policy=FetchPolicy())
+    with pytest.raises(FetchError, match="cannot resolve"):
+        fetch_url(f"http://{'a' * 64}.example/x.jpg", policy=FetchPolicy())
+
+
 def test_importing_again_changes_only_what_the_rows_give(db, tmp_path):
     """A price list (handle, title, category, sku, price) imported over the catalog keeps the
     descriptions, brands, stock, currencies and options, and leaves a deactivated product off."""
