@@ -129,16 +129,20 @@ class OrderListCreateApi(ListAPIView):
         form = OrderPlaceInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         token = form.validated_data["payment_token"]
+        expected = form.validated_data.get("expected_total"), form.validated_data.get("expected_currency")
         # Without the header no answer is stored for a retry, but the charge's key is still that of this
         # cart's contents and attempt (`_charge_key`): a retry after a failure past the charge is charged once.
         key = request.headers.get(HEADER) or ""
 
         def place() -> Response:
             with conflicts_as_problems():
-                order = order_place(shopper=request.shopper, payment_token=token, idempotency_key=key)
+                order = order_place(shopper=request.shopper, payment_token=token, idempotency_key=key,
+                                    expected_total=expected[0], expected_currency=expected[1])
             return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
-        response = idempotent(request=request, request_fingerprint=fingerprint("order_place", token), produce=place)
+        shown = [f"{name}={value}" for name, value in zip(("total", "currency"), expected) if value is not None]
+        response = idempotent(request=request, request_fingerprint=fingerprint("order_place", token, *shown),
+                              produce=place)
         if response.status_code == 201 and response.data["status"] == Order.Status.PAYMENT_FAILED:
             # The declined order is stored (and so is this answer, for a retry with the same key);
             # the shopper's cart and the stock are as they were.

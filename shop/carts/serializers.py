@@ -90,3 +90,9 @@ class OrderPlaceInputSerializer(serializers.Serializer):
     payment_token = serializers.CharField(
         max_length=200, help_text="from the payment provider's SDK; tok_visa in tests"
     )
+    expected_total = serializers.DecimalField(
+        max_digits=12, decimal_places=2, required=False, min_value=0,
+        help_text="the total the app showed; another total at checkout (a price changed meanwhile) is "
+                  "409 price_changed, with nothing charged")
+    expected_currency = serializers.RegexField(
+        r"^[A-Z]{3}$", required=False, help_text="the currency the app showed, with expected_total")

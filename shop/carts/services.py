@@ -55,6 +55,10 @@ class CartEmpty(CartError):
     code = "cart_empty"
 
 
+class PriceChanged(CartError):
+    code = "price_changed"
+
+
 class OrderStatusConflict(CartError):
     code = "order_status_conflict"
 
@@ -184,7 +188,8 @@ def _charge_key(*, shopper: Shopper, cart: Cart, lines: list[OrderLine], payment
 
 
 @transaction.atomic
-def order_place(*, shopper: Shopper, payment_token: str, idempotency_key: str) -> Order:
+def order_place(*, shopper: Shopper, payment_token: str, idempotency_key: str,
+                expected_total: Decimal | None = None, expected_currency: str | None = None) -> Order:
     """Turn the shopper's open cart into an order and charge it, in one transaction.
 
     The variants are locked (ascending id), the stock checked and decremented, the order written
@@ -193,8 +198,10 @@ def order_place(*, shopper: Shopper, payment_token: str, idempotency_key: str) -
     `order=` inside this transaction — the hook for attribution. Declined: the stock is put back
     and the order kept as `payment_failed`; the cart stays as it was.
     `idempotency_key` keys the charge at the provider, with the cart and its contents (`_charge_key`),
-    so a retried request cannot charge twice and a reused key cannot stand for another order's charge. Raises CartEmpty, ProductUnavailable, CurrencyMismatch or InsufficientStock
-    before anything is written or charged.
+    so a retried request cannot charge twice and a reused key cannot stand for another order's charge.
+    `expected_total` / `expected_currency`: what the app showed; another total is PriceChanged. Raises
+    CartEmpty, ProductUnavailable, CurrencyMismatch, InsufficientStock or PriceChanged before anything
+    is written or charged.
     """
     cart = Cart.objects.select_for_update().filter(shopper=shopper, status=Cart.Status.OPEN).first()
     lines = list(cart.lines.select_related("variant__product").order_by("variant_id")) if cart else []
@@ -227,6 +234,13 @@ def order_place(*, shopper: Shopper, payment_token: str, idempotency_key: str) -
             ],
         )
 
+    total = sum(((variants[line.variant_id].price * line.quantity).quantize(CENT) for line in lines), Decimal("0.00"))
+    currency = next(iter(currencies))
+    if (expected_total is not None and expected_total != total) or (expected_currency and expected_currency != currency):
+        raise PriceChanged("The total changed since the cart was shown: nothing was charged.",
+                           total=str(total), currency=currency,
+                           expected_total=None if expected_total is None else str(expected_total))
+
     for line in lines:
         # Under the row lock the check above holds; the condition keeps stock from going negative regardless.
         updated = Variant.objects.filter(id=line.variant_id, stock__gte=line.quantity).update(
@@ -256,7 +270,7 @@ def order_place(*, shopper: Shopper, payment_token: str, idempotency_key: str) -
     order = Order.objects.create(
         shopper=shopper,
         cart=cart,
-        currency=currencies.pop(),
+        currency=currency,
         subtotal=subtotal,
         total=subtotal,
         item_count=sum(line.quantity for line in captured),

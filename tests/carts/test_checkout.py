@@ -251,3 +251,22 @@ def test_a_checkout_undone_after_the_charge_and_sent_again_is_charged_once(shopp
     finally:
         KeyKeepingGateway.charge = original
     assert KeyKeepingGateway.charged[-1] == (Decimal("5.00"), "EUR")
+
+
+def test_a_price_changed_since_the_cart_was_shown_is_a_conflict_and_nothing_is_charged(
+        shopper_client, recording_provider):
+    """The app sends the total it showed: a price raised meanwhile (a merchandiser, a re-import) is 409
+    price_changed with the new total, no charge and no stock taken; the shopper confirms the new one."""
+    tee = make_variant(price="19.99", stock=3)
+    add(shopper_client, tee, 2)
+    Variant.objects.filter(id=tee.id).update(price="29.99")
+    response = shopper_client.post("/api/v1/orders/", {"payment_token": "tok_visa", "expected_total": "39.98",
+                                                       "expected_currency": "EUR"}, format="json")
+    assert response.status_code == 409 and response["Content-Type"] == PROBLEM
+    problem = response.json()
+    assert (problem["code"], problem["total"], problem["currency"]) == ("price_changed", "59.98", "EUR")
+    assert recording_provider.charges == [] and not Order.objects.exists()
+    assert Variant.objects.get(id=tee.id).stock == 3
+    confirmed = shopper_client.post("/api/v1/orders/", {"payment_token": "tok_visa", "expected_total": "59.98"},
+                                    format="json")
+    assert confirmed.status_code == 201 and confirmed.json()["total"] == "59.98"
