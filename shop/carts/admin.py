@@ -43,7 +43,8 @@ class OrderAdmin(admin.ModelAdmin):
     actions = ("cancel_orders", "fulfil_orders")
     readonly_fields = (
         "id", "shopper", "cart", "status", "currency", "subtotal", "total", "item_count", "payment_provider",
-        "payment_reference", "payment_failure_reason", "created_at", "paid_at", "fulfilled_at", "cancelled_at",
+        "payment_reference", "payment_failure_reason", "refund_reference", "created_at", "paid_at", "fulfilled_at",
+        "cancelled_at",
     )  # fmt: skip
     list_select_related = ("shopper",)
 
@@ -53,7 +54,7 @@ class OrderAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Cancel the selected paid orders (restores stock)", permissions=["change"])
+    @admin.action(description="Cancel the selected paid orders (refunds them, restores stock)", permissions=["change"])
     def cancel_orders(self, request, queryset):
         _apply(self, request, queryset, order_cancel, "cancelled")
 

@@ -107,6 +107,7 @@ class Order(models.Model):
     item_count = models.PositiveIntegerField()
     payment_provider = models.CharField(max_length=200)
     payment_reference = models.CharField(max_length=200, blank=True)
+    refund_reference = models.CharField(max_length=200, blank=True, help_text="the provider's refund, once cancelled")
     payment_failure_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     paid_at = models.DateTimeField(null=True, blank=True)

@@ -28,6 +28,11 @@ class PaymentProvider(Protocol):
         charge twice: a retry returns the first attempt's result."""
         ...
 
+    def refund(self, reference: str, amount: Decimal, currency: str, idempotency_key: str) -> PaymentResult:
+        """Pay back `amount` of the charge `reference`. The same `idempotency_key` must never refund
+        twice. `reference` of the result: the refund's own."""
+        ...
+
 
 class TestPaymentProvider:
     """A deterministic stand-in for a gateway: `tok_declined` (and `tok_insufficient_funds`) are
@@ -43,6 +48,12 @@ class TestPaymentProvider:
             return PaymentResult(ok=False, failure_reason="invalid_token")
         digest = hashlib.sha256(f"{idempotency_key}|{amount}|{currency}".encode()).hexdigest()
         return PaymentResult(ok=True, reference=f"test_ch_{digest[:24]}")
+
+    def refund(self, reference: str, amount: Decimal, currency: str, idempotency_key: str) -> PaymentResult:
+        if not reference.startswith("test_ch_"):
+            return PaymentResult(ok=False, failure_reason="no_such_charge")
+        digest = hashlib.sha256(f"{idempotency_key}|{reference}|{amount}|{currency}".encode()).hexdigest()
+        return PaymentResult(ok=True, reference=f"test_re_{digest[:24]}")
 
 
 def provider_path() -> str:

@@ -306,18 +306,33 @@ def order_place(*, shopper: Shopper, payment_token: str, idempotency_key: str,
     return order
 
 
+class RefundFailed(CartError):
+    code = "refund_failed"
+
+
 @transaction.atomic
 def order_cancel(*, order: Order) -> Order:
-    """Cancel a paid order and put its items back in stock. (The test provider has no refunds.)"""
+    """Cancel a paid order: the provider refunds its total, then its items go back in stock. A refund
+    the provider refuses leaves the order paid (RefundFailed). The refund is keyed by the order, so a
+    cancel tried again after a failure past the refund (the commit) refunds once."""
     order = Order.objects.select_for_update().get(pk=order.pk)
     if order.status != Order.Status.PAID:
         raise OrderStatusConflict(f"A {order.get_status_display()} order cannot be cancelled.", status=order.status)
+    provider = payment_provider()
+    if not hasattr(provider, "refund"):
+        raise RefundFailed(f"The payment provider ({provider_path()}) cannot refund; the order stays paid.")
+    result = provider.refund(order.payment_reference, order.total, order.currency, f"refund:{order.id}")
+    if not result.ok:
+        logger.warning("refund refused", extra={"order_id": str(order.id), "reason": result.failure_reason})
+        raise RefundFailed(f"The refund was refused ({result.failure_reason}); the order stays paid.",
+                           failure_reason=result.failure_reason)
     lines = list(order.lines.all())
     _locked_variants(line.variant_id for line in lines if line.variant_id)
     _restock(lines)
     order.status = Order.Status.CANCELLED
     order.cancelled_at = timezone.now()
-    order.save(update_fields=["status", "cancelled_at"])
+    order.refund_reference = result.reference[:200]
+    order.save(update_fields=["status", "cancelled_at", "refund_reference"])
     return order
 
 

@@ -136,6 +136,7 @@ def test_cancelling_a_paid_order_restores_stock_in_admin(shopper_client, client)
     assert response.status_code == 302
     order.refresh_from_db()
     assert order.status == "cancelled" and order.cancelled_at is not None
+    assert order.refund_reference.startswith("test_re_")  # the shopper's money is paid back
     assert Variant.objects.get(id=tee.id).stock == 4
     with pytest.raises(OrderStatusConflict):
         order_cancel(order=order)  # twice would restock twice
@@ -270,3 +271,22 @@ def test_a_price_changed_since_the_cart_was_shown_is_a_conflict_and_nothing_is_c
     confirmed = shopper_client.post("/api/v1/orders/", {"payment_token": "tok_visa", "expected_total": "59.98"},
                                     format="json")
     assert confirmed.status_code == 201 and confirmed.json()["total"] == "59.98"
+
+
+
+class RefusingRefunds(KeyKeepingGateway):
+    def refund(self, reference, amount, currency, idempotency_key):
+        return PaymentResult(ok=False, failure_reason="charge_disputed")
+
+
+def test_an_order_whose_refund_is_refused_stays_paid_with_its_stock_taken(shopper_client, client, settings):
+    settings.PAYMENT_PROVIDER = "tests.carts.test_checkout.RefusingRefunds"
+    tee = make_variant(stock=4)
+    add(shopper_client, tee, 3)
+    order = Order.objects.get(id=checkout(shopper_client).json()["id"])
+    client.force_login(get_user_model().objects.create_superuser("ops2", "ops2@example.com", "a-long-password-1"))
+    response = client.post("/admin/carts/order/", {"action": "cancel_orders", "_selected_action": [str(order.id)]},
+                           follow=True)
+    assert "The refund was refused (charge_disputed); the order stays paid." in response.content.decode()
+    order.refresh_from_db()
+    assert (order.status, order.refund_reference) == ("paid", "") and Variant.objects.get(id=tee.id).stock == 1
