@@ -99,10 +99,12 @@ REST_FRAMEWORK = {
         "shop.core.problems.ProblemJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    # Scan creation only (the classes pass every other request); rates: THROTTLE_* at the end.
+    # Scan creation and checkout only (the classes pass every other request); rates: THROTTLE_* at the end.
     "DEFAULT_THROTTLE_CLASSES": [
         "shop.shoppers.throttles.ScanCreateShopperThrottle",
         "shop.shoppers.throttles.ScanCreateIpThrottle",
+        "shop.shoppers.throttles.CheckoutShopperThrottle",
+        "shop.shoppers.throttles.CheckoutIpThrottle",
     ],
     # The client IP is REMOTE_ADDR (0), or the Nth address from the right of X-Forwarded-For behind
     # N trusted proxies; DRF's default (None) trusts the whole, client-written header.
@@ -134,6 +136,8 @@ PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="shop.carts.payments.Test
 # An empty rate turns that limit off.
 THROTTLE_SCANS_PER_SHOPPER = env.str("THROTTLE_SCANS_PER_SHOPPER", default="60/min")
 THROTTLE_SCANS_PER_IP = env.str("THROTTLE_SCANS_PER_IP", default="300/min")
+THROTTLE_CHECKOUTS_PER_SHOPPER = env.str("THROTTLE_CHECKOUTS_PER_SHOPPER", default="10/min")
+THROTTLE_CHECKOUTS_PER_IP = env.str("THROTTLE_CHECKOUTS_PER_IP", default="60/min")
 
 # A cache shared by every process (Redis) for throttling counts; empty: per-process memory (one machine).
 CACHE_URL = env.str("CACHE_URL", default="")

@@ -1,4 +1,4 @@
-"""Rate limits on scan creation, per shopper and per client IP.
+"""Rate limits on scan creation and on checkout, per shopper and per client IP.
 
 A brake on runaway apps and casual abuse (each scan costs a photo decode and a vision run), not a
 security boundary: anyone can register more shoppers, and client IPs are shared (carrier NAT) or
@@ -7,8 +7,10 @@ Histories live in Django's cache, so every process must share one cache (Redis) 
 hold across processes; with the default per-process LocMem cache each process counts on its own.
 
 The classes are installed through REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] and act only on
-`POST /api/v1/scans/` (every other request passes untouched); rates are read from settings at
-request time (THROTTLE_SCANS_PER_SHOPPER, THROTTLE_SCANS_PER_IP), so a changed setting applies at once.
+`POST /api/v1/scans/` and `POST /api/v1/orders/` (every other request passes untouched); rates are
+read from settings at request time (THROTTLE_SCANS_PER_SHOPPER, THROTTLE_SCANS_PER_IP,
+THROTTLE_CHECKOUTS_PER_SHOPPER, THROTTLE_CHECKOUTS_PER_IP), so a changed setting applies at once.
+Checkout's limits brake card testing: every attempt asks the payment provider and stores an order.
 """
 
 from __future__ import annotations
@@ -17,14 +19,12 @@ from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
 SCAN_CREATE_VIEW = "ScanListCreateApi"
-
-
-def _is_scan_create(request, view) -> bool:
-    return request.method == "POST" and view.__class__.__name__ == SCAN_CREATE_VIEW
+CHECKOUT_VIEW = "OrderListCreateApi"
 
 
 class _ScanCreateThrottle(SimpleRateThrottle):
     rate_setting = ""
+    view_name = SCAN_CREATE_VIEW
 
     def __init__(self) -> None:
         # SimpleRateThrottle reads its rate in __init__ from a dict frozen at import; defer to allow_request.
@@ -34,7 +34,7 @@ class _ScanCreateThrottle(SimpleRateThrottle):
         return getattr(settings, self.rate_setting) or None
 
     def allow_request(self, request, view) -> bool:
-        if not _is_scan_create(request, view):
+        if request.method != "POST" or view.__class__.__name__ != self.view_name:
             return True
         self.rate = self.get_rate()
         if self.rate is None:
@@ -63,3 +63,19 @@ class ScanCreateIpThrottle(_ScanCreateThrottle):
 
     def get_cache_key(self, request, view) -> str | None:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class CheckoutShopperThrottle(ScanCreateShopperThrottle):
+    """THROTTLE_CHECKOUTS_PER_SHOPPER checkouts per shopper token."""
+
+    scope = "checkout_shopper"
+    rate_setting = "THROTTLE_CHECKOUTS_PER_SHOPPER"
+    view_name = CHECKOUT_VIEW
+
+
+class CheckoutIpThrottle(ScanCreateIpThrottle):
+    """THROTTLE_CHECKOUTS_PER_IP checkouts per client IP, whichever shopper sends them."""
+
+    scope = "checkout_ip"
+    rate_setting = "THROTTLE_CHECKOUTS_PER_IP"
+    view_name = CHECKOUT_VIEW

@@ -1,4 +1,4 @@
-"""Scan creation is rate-limited per shopper and per client IP; nothing else is."""
+"""Scan creation and checkout are rate-limited per shopper and per client IP; nothing else is."""
 
 import io
 
@@ -56,3 +56,21 @@ def test_an_empty_rate_turns_a_limit_off(db, settings):
     shopper = new_shopper_client()
     assert post_scan(shopper, "10.9.0.4").status_code == 202
     assert post_scan(shopper, "10.9.0.4").status_code == 429
+
+
+def test_checkout_attempts_are_limited_per_shopper_against_card_testing(db, settings):
+    """Each checkout asks the payment provider and stores an order: a token trying card after card is
+    stopped at THROTTLE_CHECKOUTS_PER_SHOPPER, with nothing more asked of the provider."""
+    from shop.carts.models import Order
+    from tests.carts.conftest import add, checkout, make_variant
+
+    settings.THROTTLE_CHECKOUTS_PER_SHOPPER, settings.THROTTLE_CHECKOUTS_PER_IP = "3/min", "100/min"
+    tester, other = new_shopper_client(), new_shopper_client()
+    add(tester, make_variant())
+    assert [checkout(tester, "tok_declined").status_code for _ in range(3)] == [402, 402, 402]
+    refused = checkout(tester, "tok_visa")
+    assert refused.status_code == 429 and refused.json()["code"] == "throttled"
+    assert Order.objects.filter(shopper=tester.shopper).count() == 3
+    assert tester.get("/api/v1/cart/").status_code == 200  # only checkout is limited
+    add(other, make_variant())
+    assert checkout(other).status_code == 201
