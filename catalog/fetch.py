@@ -3,8 +3,10 @@
 The host is resolved once, every address it resolves to is checked, and the connection goes to the
 checked address (the URL's host still names the site: Host header, TLS SNI and certificate), so a
 name that resolves to a public address for the check and to a private one for the request (DNS
-rebinding) reaches nothing it should not. Each read waits at most `timeout` seconds and the whole
-fetch at most `total_timeout`: a server sending a byte now and then does not hold the import.
+rebinding) reaches nothing it should not; the addresses are tried in turn. Each connect and read
+waits at most `timeout` seconds, and no longer than what is left of `total_timeout` for the whole
+fetch (redirects included): a server sending its body a byte now and then does not hold the import.
+(Headers are read with the per-read timeout: one sent a byte at a time could still take longer.)
 """
 
 from __future__ import annotations
@@ -35,43 +37,61 @@ class FetchPolicy:
     total_timeout: float = 60.0  # seconds for the whole fetch, redirects included
 
 
-def _checked_address(host: str, port: int, policy: FetchPolicy) -> str:
-    """The address to connect to: `host` resolved once, every address it has checked against the policy."""
+def _checked_addresses(host: str, port: int, policy: FetchPolicy) -> list[str]:
+    """The addresses to connect to: `host` resolved once, every address it has checked against the policy."""
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
         raise FetchError(f"cannot resolve host {host!r}") from exc
-    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
     if not addresses:
         raise FetchError(f"cannot resolve host {host!r}")
     for address in addresses:
         if not policy.allow_private and not address.is_global:
             raise FetchError(f"{host} resolves to a non-public address ({address}); refused")
-    return str(addresses[0])
+    return [str(address) for address in addresses]
 
 
-def _request(parts, address: str, port: int, policy: FetchPolicy) -> urllib3.BaseHTTPResponse:
-    """GET the URL's path from `address`, naming the URL's host (Host header, SNI, certificate check)."""
-    host = parts.hostname
-    timeout = urllib3.Timeout(connect=policy.timeout, read=policy.timeout)
-    if parts.scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1,
+def _ascii_host(host: str) -> str:
+    """An internationalised host name as DNS, HTTP and certificates spell it (IDNA: `xn--...`)."""
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise FetchError(f"not a valid host name: {host!r}") from exc
+
+
+def _request(scheme: str, host: str, path: str, address: str, port: int,
+             timeout: float) -> tuple[urllib3.HTTPConnectionPool, urllib3.BaseHTTPResponse]:
+    """GET `path` from `address`, naming `host` (Host header, SNI, certificate check)."""
+    limits = urllib3.Timeout(connect=timeout, read=timeout)
+    if scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(address, port, timeout=limits, retries=False, maxsize=1,
                                            server_hostname=host, assert_hostname=host,
                                            cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
     else:
-        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1)
+        pool = urllib3.HTTPConnectionPool(address, port, timeout=limits, retries=False, maxsize=1)
     named = f"[{host}]" if ":" in host else host
-    default_port = 443 if parts.scheme == "https" else 80
+    default_port = 443 if scheme == "https" else 80
     headers = {"Host": named if port == default_port else f"{named}:{port}", "Accept": "image/*",
                "User-Agent": "shop-catalog-import"}
-    path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
-    return pool.urlopen("GET", path, headers=headers, redirect=False, retries=False, preload_content=False,
-                        assert_same_host=False)
+    try:
+        return pool, pool.urlopen("GET", path, headers=headers, redirect=False, retries=False,
+                                  preload_content=False, assert_same_host=False)
+    except BaseException:
+        pool.close()
+        raise
 
 
 def fetch_url(url: str, *, policy: FetchPolicy) -> bytes:
     """GET a URL; every redirect hop is checked against the same policy."""
     deadline = time.monotonic() + policy.total_timeout
+
+    def left() -> float:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise FetchError(f"took longer than {policy.total_timeout:g} s")
+        return min(policy.timeout, remaining)
+
     for _ in range(policy.max_redirects + 1):
         try:
             parts = urlsplit(url)
@@ -82,11 +102,19 @@ def fetch_url(url: str, *, policy: FetchPolicy) -> bytes:
             raise FetchError(f"scheme {parts.scheme!r} not allowed (allowed: {', '.join(policy.schemes)})")
         if not parts.hostname:
             raise FetchError(f"no host in {url!r}")
-        address = _checked_address(parts.hostname, port, policy)
-        try:
-            response = _request(parts, address, port, policy)
-        except urllib3.exceptions.HTTPError as exc:
-            raise FetchError(f"request failed: {type(exc).__name__}") from exc
+        host = _ascii_host(parts.hostname)
+        path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        failure = None
+        for address in _checked_addresses(host, port, policy):
+            try:
+                pool, response = _request(parts.scheme, host, path, address, port, left())
+                break
+            except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
+                failure = exc  # that address does not answer: the next one
+            except urllib3.exceptions.HTTPError as exc:
+                raise FetchError(f"request failed: {type(exc).__name__}") from exc
+        else:
+            raise FetchError(f"request failed: {type(failure).__name__}") from failure
         try:
             if response.status in REDIRECTS and response.headers.get("Location"):
                 url = urljoin(url, response.headers["Location"])
@@ -101,12 +129,11 @@ def fetch_url(url: str, *, policy: FetchPolicy) -> bytes:
                 body += chunk
                 if len(body) > policy.max_bytes:
                     raise FetchError(f"larger than {policy.max_bytes} bytes")
-                if time.monotonic() > deadline:
-                    raise FetchError(f"took longer than {policy.total_timeout:g} s")
+                left()
             return bytes(body)
         except urllib3.exceptions.HTTPError as exc:
             raise FetchError(f"request failed: {type(exc).__name__}") from exc
         finally:
-            response.release_conn()
             response.close()
+            pool.close()
     raise FetchError("too many redirects")

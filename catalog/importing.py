@@ -166,15 +166,23 @@ def _given(row: dict, name: str) -> bool:
     return value is not None and (not isinstance(value, str) or bool(value.strip()))
 
 
-def _handle(text: str) -> str:
-    """The product's handle: the row's handle (or SKU) as a slug, letters of any script kept. Two
-    handles must not fold into one (`платье` and `рубашка` are not both empty), nor be cut short."""
+def _product_and_handle(text: str) -> tuple[Product | None, str]:
+    """The product the row's handle (or SKU) names, and its handle: a slug that keeps letters of any
+    script, so two handles do not fold into one (`платье` and `рубашка` are not both empty), nor are cut
+    short. A product imported before (accents and other scripts dropped, cut to 100 characters: `Jupe
+    été` was `jupe-ete`) is found under that handle and keeps it."""
     handle = slugify(text, allow_unicode=True)
+    product = Product.objects.filter(handle=handle).first() if handle and len(handle) <= 100 else None
+    earlier = slugify(text)[:100]
+    if product is None and earlier:
+        product = Product.objects.filter(handle=earlier).first()
+    if product is not None:
+        return product, product.handle
     if not handle:
         raise RowError("handle", f"no letter or digit to make a handle of: {text!r}")
     if len(handle) > 100:
         raise RowError("handle", "longer than 100 characters")
-    return handle
+    return None, handle
 
 
 def _image_sources(row: dict) -> list[str]:
@@ -212,12 +220,11 @@ def _import_row(row: dict, loader: ImageLoader) -> Counter:
     if not isinstance(row, dict):
         raise RowError("", "a row must be an object")
     sku = _text(row, "sku", required=True, max_length=64)
-    handle = _handle(_text(row, "handle") or sku)
+    product, handle = _product_and_handle(_text(row, "handle") or sku)
     price, stock = _price(row), _stock(row)
     currency = (_text(row, "currency") or "EUR").upper()
     if len(currency) != 3 or not currency.isalpha():
         raise RowError("currency", f"not an ISO 4217 code: {currency!r}")
-    product = Product.objects.filter(handle=handle).first()
     if product is None:
         product = Product.objects.create(
             handle=handle,

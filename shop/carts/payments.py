@@ -67,3 +67,8 @@ def _provider(path: str) -> PaymentProvider:
 
 def payment_provider() -> PaymentProvider:
     return _provider(provider_path())
+
+
+def provider_at(path: str) -> PaymentProvider:
+    """The provider of that dotted path (an order's own, for its refund after PAYMENT_PROVIDER changed)."""
+    return _provider(path)

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from catalog.models import Variant
 from shop.carts.models import CENT, MAX_LINE_QUANTITY, Cart, CartEvent, CartLine, Order, OrderLine
-from shop.carts.payments import payment_provider, provider_path
+from shop.carts.payments import payment_provider, provider_at, provider_path
 from shop.carts.signals import order_placed
 from shop.scans.models import Scan
 from shop.shoppers.models import Shopper
@@ -169,8 +169,7 @@ def _restock(lines) -> None:
         Variant.objects.filter(id=variant_id).update(stock=F("stock") + quantity)
 
 
-def _charge_key(*, shopper: Shopper, cart: Cart, lines: list[OrderLine], payment_token: str,
-                idempotency_key: str) -> str:
+def _charge_key(*, shopper: Shopper, cart: Cart, lines: list[OrderLine], idempotency_key: str) -> str:
     """The charge's key at the provider: the request's Idempotency-Key (or none) for this cart as it is
     now, at this attempt (the orders this cart already has: declined ones). A retry of the same checkout
     gets the same key, with or without the header, and the provider charges once: a checkout undone
@@ -178,12 +177,13 @@ def _charge_key(*, shopper: Shopper, cart: Cart, lines: list[OrderLine], payment
     The same client key for another cart, for this cart changed, or after a decline gets another, so a
     gateway that keeps keys longer than we do never answers a new order with an earlier order's charge
     (a key reused after IDEMPOTENCY_KEY_TTL_HOURS, an app whose counter started again), nor a new card
-    with an earlier decline."""
+    with an earlier decline. The payment token is not part of it: a wallet gives a new token for each
+    try, and a retry with one after a failure past the charge must not be charged again."""
     contents = "|".join(f"{line.variant_id}x{line.quantity}@{line.unit_price}{line.currency}" for line in
                         sorted(lines, key=lambda line: (line.variant_id or 0, line.quantity)))
     attempt = Order.objects.filter(cart=cart).count()  # this one's own row included
     digest = hashlib.sha256(
-        f"{shopper.id}|{cart.id}|{attempt}|{contents}|{payment_token}|{idempotency_key}".encode())
+        f"{shopper.id}|{cart.id}|{attempt}|{contents}|{idempotency_key}".encode())
     return f"order:{digest.hexdigest()[:48]}"
 
 
@@ -284,8 +284,7 @@ def order_place(*, shopper: Shopper, payment_token: str, idempotency_key: str,
         amount=order.total,
         currency=order.currency,
         token=payment_token,
-        idempotency_key=_charge_key(shopper=shopper, cart=cart, lines=captured, payment_token=payment_token,
-                                    idempotency_key=idempotency_key),
+        idempotency_key=_charge_key(shopper=shopper, cart=cart, lines=captured, idempotency_key=idempotency_key),
     )
     if not result.ok:
         _restock(captured)
@@ -318,9 +317,9 @@ def order_cancel(*, order: Order) -> Order:
     order = Order.objects.select_for_update().get(pk=order.pk)
     if order.status != Order.Status.PAID:
         raise OrderStatusConflict(f"A {order.get_status_display()} order cannot be cancelled.", status=order.status)
-    provider = payment_provider()
+    provider = provider_at(order.payment_provider or provider_path())  # the one that took the payment
     if not hasattr(provider, "refund"):
-        raise RefundFailed(f"The payment provider ({provider_path()}) cannot refund; the order stays paid.")
+        raise RefundFailed(f"The payment provider ({order.payment_provider}) cannot refund; the order stays paid.")
     result = provider.refund(order.payment_reference, order.total, order.currency, f"refund:{order.id}")
     if not result.ok:
         logger.warning("refund refused", extra={"order_id": str(order.id), "reason": result.failure_reason})

@@ -290,3 +290,13 @@ def test_an_order_whose_refund_is_refused_stays_paid_with_its_stock_taken(shoppe
     assert "The refund was refused (charge_disputed); the order stays paid." in response.content.decode()
     order.refresh_from_db()
     assert (order.status, order.refund_reference) == ("paid", "") and Variant.objects.get(id=tee.id).stock == 1
+
+
+def test_a_refund_goes_to_the_provider_that_took_the_payment(shopper_client, client, settings):
+    tee = make_variant(stock=2)
+    add(shopper_client, tee)
+    order = Order.objects.get(id=checkout(shopper_client).json()["id"])  # the default test provider
+    settings.PAYMENT_PROVIDER = "tests.carts.test_checkout.RefusingRefunds"  # switched since
+    order_cancel(order=order)
+    order.refresh_from_db()
+    assert order.status == "cancelled" and order.refund_reference.startswith("test_re_")

@@ -176,8 +176,30 @@ def test_url_fetching_is_bounded_in_total_time_and_refuses_bad_urls():
         server.shutdown()
     with pytest.raises(FetchError, match="not a valid URL"):
         fetch_url("http://example.com:99999/x.jpg", policy=FetchPolicy())
-    with pytest.raises(FetchError, match="cannot resolve"):
+    with pytest.raises(FetchError, match="not a valid host name"):
         fetch_url(f"http://{'a' * 64}.example/x.jpg", policy=FetchPolicy())
+
+
+def test_url_fetching_spells_international_hosts_as_dns_does_and_tries_each_address(picture_server, monkeypatch):
+    """An IDN host is resolved and named as `xn--...`; an address that refuses the connection is
+    followed by the host's next one."""
+    import socket
+    from urllib.parse import urlsplit
+
+    port = urlsplit(picture_server).port
+    real = socket.getaddrinfo
+    asked = []
+
+    def two_addresses(host, *args, **kwargs):
+        if not host.endswith(".example"):
+            return real(host, *args, **kwargs)
+        asked.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))
+                for address in ("127.0.0.2", "127.0.0.1")]  # nothing listens on the first
+
+    monkeypatch.setattr(socket, "getaddrinfo", two_addresses)
+    picture = fetch_url(f"http://магазин.example:{port}/green.jpg", policy=FetchPolicy(allow_private=True))
+    assert picture[:2] == b"\xff\xd8" and asked == ["xn--80aairftm.example"]
 
 
 def test_importing_again_changes_only_what_the_rows_give(db, tmp_path):
@@ -229,6 +251,22 @@ def test_rows_the_database_would_refuse_are_reported_and_the_rest_imported(db):
     assert first.category_id == second.category_id  # "women > trousers" is "Women > Trousers"
     assert {first.brand.slug, second.brand.slug} == {"levis", "levis-2"}
     assert Product.objects.filter(handle="last").exists()
+
+
+def test_products_imported_before_handles_kept_accents_are_updated_not_duplicated(db):
+    """Before, `JUPE-ÉTÉ-01` was stored as `jupe-ete-01` and long handles were cut to 100 characters:
+    importing the same file again updates those products."""
+    catalog_import(rows=[{"handle": "x", "title": "Jupe", "category": "Jupes", "sku": "J-1", "price": "40"}])
+    Product.objects.filter(handle="x").update(handle="jupe-ete-01")
+    long = "a" * 120
+    catalog_import(rows=[{"handle": "y", "title": "Long", "category": "Jupes", "sku": "L-1", "price": "9"}])
+    Product.objects.filter(handle="y").update(handle=long[:100])
+    report = catalog_import(rows=[
+        {"handle": "JUPE-ÉTÉ-01", "title": "Jupe d'été", "category": "Jupes", "sku": "J-1", "price": "35"},
+        {"handle": long, "title": "Long again", "category": "Jupes", "sku": "L-1", "price": "8"}])
+    assert (report.errors, report.products_created, report.products_updated) == ([], 0, 2)
+    assert Product.objects.get(handle="jupe-ete-01").title == "Jupe d'été"
+    assert Product.objects.get(handle=long[:100]).title == "Long again" and Product.objects.count() == 2
 
 
 def test_handles_in_any_script_stay_apart_and_one_without_letters_is_refused(db):

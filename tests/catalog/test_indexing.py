@@ -117,15 +117,18 @@ def test_an_unreadable_picture_is_marked_failed_with_the_reason(db):
 
 
 def test_a_busy_storage_leaves_a_picture_pending_and_a_refused_one_fails_alone(db, monkeypatch):
-    """S3 answering SlowDown (after botocore's own retries) is not the picture's fault: it stays pending
-    for the next run. AccessDenied on one picture fails that one, not the others of its batch."""
+    """S3 answering SlowDown (after botocore's own retries), or refusing credentials or access (a
+    deploy's IAM mistake, mended later), is not the picture's fault: it stays pending for the next run.
+    A picture whose storage class cannot be read (InvalidObjectState) fails alone, not its batch."""
     from botocore.exceptions import ClientError
     from django.core.files.storage import storages
 
-    busy, refused, fine = (factories.product(title=title).images.get() for title in ("Busy", "Refused", "Fine"))
+    busy, denied, refused, fine = (factories.product(title=title).images.get()
+                                   for title in ("Busy", "Denied", "Refused", "Fine"))
     storage_class = type(storages["default"])
     real_open = storage_class.open
-    answers = {busy.image.name: ("SlowDown", 503), refused.image.name: ("AccessDenied", 403)}
+    answers = {busy.image.name: ("SlowDown", 503), denied.image.name: ("AccessDenied", 403),
+               refused.image.name: ("InvalidObjectState", 403)}
 
     def s3_open(storage, name, mode="rb"):
         if name in answers:
@@ -136,14 +139,16 @@ def test_a_busy_storage_leaves_a_picture_pending_and_a_refused_one_fails_alone(d
     with monkeypatch.context() as patched:
         patched.setattr(storage_class, "open", s3_open)
         index_dirty_images()
-    for image in (busy, refused, fine):
+    for image in (busy, denied, refused, fine):
         image.refresh_from_db()
     assert fine.index_state == ProductImage.IndexState.INDEXED
-    assert refused.index_state == ProductImage.IndexState.FAILED and "AccessDenied" in refused.index_error
-    assert busy.index_state == ProductImage.IndexState.PENDING and not ImageEmbedding.objects.filter(image=busy)
+    assert refused.index_state == ProductImage.IndexState.FAILED and "InvalidObjectState" in refused.index_error
+    for image in (busy, denied):
+        assert image.index_state == ProductImage.IndexState.PENDING and not ImageEmbedding.objects.filter(image=image)
     index_dirty_images()  # the storage answers again
-    busy.refresh_from_db()
-    assert busy.index_state == ProductImage.IndexState.INDEXED and ImageEmbedding.objects.filter(image=busy).exists()
+    for image in (busy, denied):
+        image.refresh_from_db()
+        assert image.index_state == ProductImage.IndexState.INDEXED and ImageEmbedding.objects.filter(image=image)
 
 
 def test_deleting_an_image_or_a_product_removes_its_vectors(db):

@@ -318,8 +318,9 @@ def test_a_service_that_does_not_answer_for_a_moment_leaves_the_scan_to_be_retri
 def test_a_busy_storage_leaves_the_scan_to_be_retried_and_a_refusal_fails_it_with_the_reason(
     shopper, demo_catalog, monkeypatch, django_capture_on_commit_callbacks
 ):
-    """What still comes out of botocore's own retries: SlowDown (503) is "not now", the scan stays
-    processing for the stale-scan beat; AccessDenied (403) is "never", the scan fails and says why."""
+    """What still comes out of botocore's own retries: SlowDown (503), or credentials refused (a deploy's
+    mistake), is "not now", the scan stays processing for the stale-scan beat; InvalidObjectState (the
+    photo's storage class cannot be read) is "never" for that photo, the scan fails and says why."""
     from botocore.exceptions import ClientError
     from django.core.files.storage import storages
 
@@ -332,16 +333,17 @@ def test_a_busy_storage_leaves_the_scan_to_be_retried_and_a_refusal_fails_it_wit
 
     with django_capture_on_commit_callbacks(execute=False):
         scan_id = post_scan(shopper, street_photo_of(demo_catalog.first())).json()["id"]
+    for code, status in (("SlowDown", 503), ("ExpiredToken", 400)):
+        with monkeypatch.context() as patched:
+            patched.setattr(type(storages["default"]), "open", answering(code, status))
+            tasks.process_scan(scan_id)
+        scan = Scan.objects.get(id=scan_id)
+        assert (scan.status, scan.failure_reason) == ("processing", ""), code
     with monkeypatch.context() as patched:
-        patched.setattr(type(storages["default"]), "open", answering("SlowDown", 503))
-        tasks.process_scan(scan_id)
-    scan = Scan.objects.get(id=scan_id)
-    assert (scan.status, scan.failure_reason) == ("processing", "")
-    with monkeypatch.context() as patched:
-        patched.setattr(type(storages["default"]), "open", answering("AccessDenied", 403))
+        patched.setattr(type(storages["default"]), "open", answering("InvalidObjectState", 403))
         tasks.process_scan(scan_id)
     body = shopper.get(f"/api/v1/scans/{scan_id}/").json()
-    assert body["status"] == "failed" and "AccessDenied" in body["failure_reason"], body
+    assert body["status"] == "failed" and "InvalidObjectState" in body["failure_reason"], body
 
 
 def test_requests_waiting_for_their_scan_hold_at_most_a_few_threads(shopper, demo_catalog, monkeypatch, settings,
