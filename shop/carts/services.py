@@ -138,6 +138,7 @@ def _locked_line(line: CartLine) -> CartLine:
 def cart_line_update(*, line: CartLine, quantity: int) -> None:
     """Set a line's quantity; 0 removes it. Raising it is checked against the stock."""
     line = _locked_line(line)
+    Cart.objects.filter(pk=line.cart_id).update(updated_at=timezone.now())  # the cart changed, as an add says
     if quantity == 0:
         line.delete()
         return
@@ -155,7 +156,9 @@ def cart_line_update(*, line: CartLine, quantity: int) -> None:
 
 @transaction.atomic
 def cart_line_remove(*, line: CartLine) -> None:
-    _locked_line(line).delete()
+    line = _locked_line(line)
+    Cart.objects.filter(pk=line.cart_id).update(updated_at=timezone.now())
+    line.delete()
 
 
 def _locked_variants(variant_ids) -> dict[int, Variant]:

@@ -28,12 +28,15 @@ def test_add_merge_update_and_remove_lines_with_exact_totals(shopper_client):
     assert body["subtotal"] == "64.97" and body["item_count"] == 4 and body["currency"] == "EUR"
 
     socks_line = lines_by_sku(body)[socks.sku]["id"]
+    added_at = body["updated_at"]
     body = shopper_client.patch(f"/api/v1/cart/items/{socks_line}/", {"quantity": 3}, format="json").json()
-    assert body["subtotal"] == "74.97"
+    assert body["subtotal"] == "74.97" and body["updated_at"] > added_at  # every change moves the cart's time
     body = shopper_client.patch(f"/api/v1/cart/items/{line['id']}/", {"quantity": 0}, format="json").json()
     assert list(lines_by_sku(body)) == [socks.sku] and body["subtotal"] == "15.00"
+    changed_at = body["updated_at"]
     response = shopper_client.delete(f"/api/v1/cart/items/{socks_line}/")
     assert response.status_code == 200 and response.json()["lines"] == [] and response.json()["subtotal"] == "0.00"
+    assert response.json()["updated_at"] > changed_at
     # Every add was an event for marketing, and removing lines does not take them back.
     assert list(CartEvent.objects.order_by("id").values_list("variant_id", "quantity")) == [
         (tee.id, 2),
