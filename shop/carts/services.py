@@ -269,13 +269,12 @@ def order_place(*, shopper: Shopper, payment_token: str, idempotency_key: str,
         )
         for line in sorted(lines, key=lambda line: (line.created_at, line.id))
     ]
-    subtotal = sum((line.line_total for line in captured), Decimal("0.00"))
     order = Order.objects.create(
         shopper=shopper,
         cart=cart,
         currency=currency,
-        subtotal=subtotal,
-        total=subtotal,
+        subtotal=total,  # the lines' totals, summed once for the expected-total check
+        total=total,
         item_count=sum(line.quantity for line in captured),
         payment_provider=provider_path(),
     )
