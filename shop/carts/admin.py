@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from shop.carts.models import Cart, CartLine, Order, OrderLine
-from shop.carts.services import CartError, order_cancel, order_fulfil
+from shop.carts.services import CartError, order_cancel, order_fulfil, order_reconcile
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -29,6 +29,9 @@ def _apply(modeladmin, request, queryset, service, done: str) -> None:
             changed += 1
         except CartError as exc:
             modeladmin.message_user(request, f"Order {order.id}: {exc.detail}", messages.WARNING)
+        except Exception as exc:  # the payment provider unreachable or refusing the request
+            modeladmin.message_user(request, f"Order {order.id}: the payment provider failed ({exc!r:.200}).",
+                                    messages.ERROR)
     if changed:
         modeladmin.message_user(request, f"{changed} order(s) {done}.", messages.SUCCESS)
 
@@ -40,7 +43,7 @@ class OrderAdmin(admin.ModelAdmin):
     search_fields = ("id", "payment_reference", "lines__sku")
     date_hierarchy = "created_at"
     inlines = (OrderLineInline,)
-    actions = ("cancel_orders", "fulfil_orders")
+    actions = ("cancel_orders", "fulfil_orders", "reconcile_orders")
     readonly_fields = (
         "id", "shopper", "cart", "status", "currency", "subtotal", "total", "item_count", "payment_provider",
         "payment_reference", "payment_failure_reason", "refund_reference", "created_at", "paid_at", "fulfilled_at",
@@ -57,6 +60,11 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel the selected paid orders (refunds them, restores stock)", permissions=["change"])
     def cancel_orders(self, request, queryset):
         _apply(self, request, queryset, order_cancel, "cancelled")
+
+    @admin.action(description="Settle the selected pending orders from what the payment provider knows",
+                  permissions=["change"])
+    def reconcile_orders(self, request, queryset):
+        _apply(self, request, queryset, order_reconcile, "settled")
 
     @admin.action(description="Mark the selected paid orders fulfilled", permissions=["change"])
     def fulfil_orders(self, request, queryset):

@@ -17,7 +17,15 @@ from shop.carts.serializers import (
     OrderPlaceInputSerializer,
     OrderSerializer,
 )
-from shop.carts.services import CartError, cart_add_item, cart_get_open, cart_line_remove, cart_line_update, order_place
+from shop.carts.services import (
+    CartError,
+    PaymentPending,
+    cart_add_item,
+    cart_get_open,
+    cart_line_remove,
+    cart_line_update,
+    order_place,
+)
 from shop.core.idempotency import HEADER, fingerprint, idempotent
 from shop.core.problems import Problem
 from shop.shoppers.permissions import IsShopper
@@ -130,19 +138,26 @@ class OrderListCreateApi(ListAPIView):
         form.is_valid(raise_exception=True)
         token = form.validated_data["payment_token"]
         expected = form.validated_data.get("expected_total"), form.validated_data.get("expected_currency")
-        # Without the header no answer is stored for a retry, but the charge's key is still that of this
-        # cart's contents and attempt (`_charge_key`): a retry after a failure past the charge is charged once.
-        key = request.headers.get(HEADER) or ""
+        # With or without the header, a checkout sent again after it stopped past writing the order (503)
+        # takes up that pending order and its charge key: it is charged once.
 
         def place() -> Response:
             with conflicts_as_problems():
-                order = order_place(shopper=request.shopper, payment_token=token, idempotency_key=key,
-                                    expected_total=expected[0], expected_currency=expected[1])
+                try:
+                    order = order_place(shopper=request.shopper, payment_token=token,
+                                        expected_total=expected[0], expected_currency=expected[1])
+                except PaymentPending as exc:
+                    problem = Problem(status=503, code="payment_pending", order_id=str(exc.order.id),
+                                      detail="The payment provider did not answer. Send the same checkout again: "
+                                             "it is charged at most once.")
+                    problem.wait = 5
+                    raise problem from exc
             return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
         shown = [f"{name}={value}" for name, value in zip(("total", "currency"), expected) if value is not None]
+        # Not in one transaction with the stored answer: the order must be committed before the charge.
         response = idempotent(request=request, request_fingerprint=fingerprint("order_place", token, *shown),
-                              produce=place)
+                              produce=place, atomic=False)
         if response.status_code == 201 and response.data["status"] == Order.Status.PAYMENT_FAILED:
             # The declined order is stored (and so is this answer, for a retry with the same key);
             # the shopper's cart and the stock are as they were.

@@ -1,13 +1,14 @@
 """Writes for carts and orders: adding to the cart, checkout with an atomic stock decrement, cancel.
 
 Lock order, the same everywhere so that concurrent requests queue instead of deadlocking:
-the shopper's open cart (or the order), then the variants by ascending id.
+the order, then the shopper's open cart, then the variants by ascending id (a cart write reads its
+pending order without locking it).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -16,7 +17,7 @@ from django.utils import timezone
 
 from catalog.models import Variant
 from shop.carts.models import CENT, MAX_LINE_QUANTITY, Cart, CartEvent, CartLine, Order, OrderLine
-from shop.carts.payments import payment_provider, provider_at, provider_path
+from shop.carts.payments import PaymentResult, provider_at, provider_path
 from shop.carts.signals import order_placed
 from shop.scans.models import Scan
 from shop.shoppers.models import Shopper
@@ -89,6 +90,7 @@ def cart_add_item(
     """Add `quantity` of a variant (merging with its line if there is one) and record the
     add-to-cart event. Returns the line and whether it is new."""
     cart = _lock_open_cart(shopper)
+    _refuse_while_pending(cart)
     variant = Variant.objects.select_related("product").get(pk=variant.pk)  # current stock and price
     if not variant.product.active:
         raise ProductUnavailable(f"{variant.product.title} is no longer sold.", variant_id=variant.id)
@@ -131,6 +133,7 @@ def _locked_line(line: CartLine) -> CartLine:
     fresh = CartLine.objects.select_related("variant").filter(pk=line.pk, cart=cart).first() if cart else None
     if fresh is None:
         raise LineGone("This line was removed, or checked out, meanwhile.", line_id=line.pk)
+    _refuse_while_pending(cart)
     return fresh
 
 
@@ -172,41 +175,89 @@ def _restock(lines) -> None:
         Variant.objects.filter(id=variant_id).update(stock=F("stock") + quantity)
 
 
-def _charge_key(*, shopper: Shopper, cart: Cart, lines: list[OrderLine], idempotency_key: str) -> str:
-    """The charge's key at the provider: the request's Idempotency-Key (or none) for this cart as it is
-    now, at this attempt (the orders this cart already has: declined ones). A retry of the same checkout
-    gets the same key, with or without the header, and the provider charges once: a checkout undone
-    after the charge (a failure before the commit, answered 503) and sent again is paid by that charge.
-    The same client key for another cart, for this cart changed, or after a decline gets another, so a
-    gateway that keeps keys longer than we do never answers a new order with an earlier order's charge
-    (a key reused after IDEMPOTENCY_KEY_TTL_HOURS, an app whose counter started again), nor a new card
-    with an earlier decline. The payment token is not part of it: a wallet gives a new token for each
-    try, and a retry with one after a failure past the charge must not be charged again."""
-    contents = "|".join(f"{line.variant_id}x{line.quantity}@{line.unit_price}{line.currency}" for line in
-                        sorted(lines, key=lambda line: (line.variant_id or 0, line.quantity)))
-    attempt = Order.objects.filter(cart=cart).count()  # this one's own row included
-    digest = hashlib.sha256(
-        f"{shopper.id}|{cart.id}|{attempt}|{contents}|{idempotency_key}".encode())
-    return f"order:{digest.hexdigest()[:48]}"
+def charge_key(order: Order) -> str:
+    """The charge's key at the provider: the order's own id. The order is committed before the charge,
+    so every try of one checkout (a retry with or without an Idempotency-Key, with a new wallet token, the
+    reconciliation sweep) charges under one key and the provider charges once; another order (another
+    cart, the cart changed, a new attempt after a decline) has another, so a gateway that keeps keys
+    longer than we do never answers a new order with an earlier order's charge."""
+    return f"order:{order.id}"
+
+
+class CheckoutInProgress(CartError):
+    code = "checkout_in_progress"
+
+
+class PaymentPending(Exception):
+    """The provider's answer did not come (a network failure, a timeout): the order stays pending with
+    its stock held. The same checkout sent again asks again under the same key (charged at most once);
+    otherwise the reconciliation sweep settles it."""
+
+    def __init__(self, order: Order) -> None:
+        super().__init__(f"order {order.id}: the payment provider did not answer")
+        self.order = order
+
+
+def _pending_order(cart: Cart) -> Order | None:
+    return Order.objects.filter(cart=cart, status=Order.Status.PENDING_PAYMENT).order_by("created_at").first()
+
+
+def _refuse_while_pending(cart: Cart) -> None:
+    """A cart whose checkout waits for the payment does not change: the order charges what it held."""
+    pending = _pending_order(cart)
+    if pending is not None:
+        raise CheckoutInProgress("This cart's checkout is waiting for the payment; the cart can change once "
+                                 "it is paid or declined.", order_id=str(pending.id))
+
+
+def _check_expected(total: Decimal, currency: str, expected_total: Decimal | None, expected_currency: str | None) -> None:
+    if (expected_total is not None and expected_total != total) or (expected_currency and expected_currency != currency):
+        raise PriceChanged("The total changed since the cart was shown: nothing was charged.",
+                           total=str(total), currency=currency,
+                           expected_total=None if expected_total is None else str(expected_total))
+
+
+def order_place(*, shopper: Shopper, payment_token: str,
+                expected_total: Decimal | None = None, expected_currency: str | None = None) -> Order:
+    """Turn the shopper's open cart into an order and charge it, in three steps, so that no charge is
+    ever made for an order that is not stored, and no row stays locked while the gateway answers:
+
+    1. One transaction (`_order_open`): the cart and its variants are locked (ascending id), the stock
+       checked and decremented, and the order written as `pending_payment` with prices captured now.
+       If the cart already has a pending order (a retry of a checkout that stopped after this step),
+       that order is taken as it is.
+    2. No transaction: the provider charges the order's total under the order's key (`charge_key`).
+       No answer (an exception) raises PaymentPending; the order stays pending.
+    3. One transaction (`order_settle`): paid, the cart is closed (the next read opens a fresh one) and
+       `shop.carts.signals.order_placed` is sent with `order=` inside this transaction (the hook for
+       attribution); declined, the stock is put back and the order kept as `payment_failed`, the cart
+       left as it was.
+
+    An order left pending (the process killed, step 3 failing, the shopper gone) is settled by the next
+    checkout of the cart or by `reconcile_pending_orders`, which asks the provider what became of the
+    charge. `expected_total` / `expected_currency`: what the app showed; another total is PriceChanged.
+    Raises CartEmpty, ProductUnavailable, CurrencyMismatch, InsufficientStock or PriceChanged before
+    anything is written or charged.
+    """
+    order = _order_open(shopper=shopper, expected_total=expected_total, expected_currency=expected_currency)
+    provider = provider_at(order.payment_provider)
+    try:
+        result = provider.charge(amount=order.total, currency=order.currency, token=payment_token,
+                                 idempotency_key=charge_key(order))
+    except Exception as exc:  # the gateway's client raises what it likes: any of it is "no answer"
+        logger.warning("payment provider gave no answer; the order stays pending",
+                       extra={"order_id": str(order.id), "error": repr(exc)[:300]})
+        raise PaymentPending(order) from exc
+    return order_settle(order=order, result=result)
 
 
 @transaction.atomic
-def order_place(*, shopper: Shopper, payment_token: str, idempotency_key: str,
-                expected_total: Decimal | None = None, expected_currency: str | None = None) -> Order:
-    """Turn the shopper's open cart into an order and charge it, in one transaction.
-
-    The variants are locked (ascending id), the stock checked and decremented, the order written
-    with prices captured now, then the payment provider charges the total. Paid: the cart is
-    closed (the next read opens a fresh one) and `shop.carts.signals.order_placed` is sent with
-    `order=` inside this transaction — the hook for attribution. Declined: the stock is put back
-    and the order kept as `payment_failed`; the cart stays as it was.
-    `idempotency_key` keys the charge at the provider, with the cart and its contents (`_charge_key`),
-    so a retried request cannot charge twice and a reused key cannot stand for another order's charge.
-    `expected_total` / `expected_currency`: what the app showed; another total is PriceChanged. Raises
-    CartEmpty, ProductUnavailable, CurrencyMismatch, InsufficientStock or PriceChanged before anything
-    is written or charged.
-    """
+def _order_open(*, shopper: Shopper, expected_total: Decimal | None, expected_currency: str | None) -> Order:
     cart = Cart.objects.select_for_update().filter(shopper=shopper, status=Cart.Status.OPEN).first()
+    pending = _pending_order(cart) if cart else None
+    if pending is not None:  # the same checkout again: its order, captured then, is what is charged
+        _check_expected(pending.total, pending.currency, expected_total, expected_currency)
+        return pending
     lines = list(cart.lines.select_related("variant__product").order_by("variant_id")) if cart else []
     if not lines:
         raise CartEmpty("The cart is empty.")
@@ -239,10 +290,7 @@ def order_place(*, shopper: Shopper, payment_token: str, idempotency_key: str,
 
     total = sum(((variants[line.variant_id].price * line.quantity).quantize(CENT) for line in lines), Decimal("0.00"))
     currency = next(iter(currencies))
-    if (expected_total is not None and expected_total != total) or (expected_currency and expected_currency != currency):
-        raise PriceChanged("The total changed since the cart was shown: nothing was charged.",
-                           total=str(total), currency=currency,
-                           expected_total=None if expected_total is None else str(expected_total))
+    _check_expected(total, currency, expected_total, expected_currency)
 
     for line in lines:
         # Under the row lock the check above holds; the condition keeps stock from going negative regardless.
@@ -281,15 +329,23 @@ def order_place(*, shopper: Shopper, payment_token: str, idempotency_key: str,
     for line in captured:
         line.order = order
     OrderLine.objects.bulk_create(captured)
+    return order
 
-    result = payment_provider().charge(
-        amount=order.total,
-        currency=order.currency,
-        token=payment_token,
-        idempotency_key=_charge_key(shopper=shopper, cart=cart, lines=captured, idempotency_key=idempotency_key),
-    )
+
+@transaction.atomic
+def order_settle(*, order: Order, result: PaymentResult) -> Order:
+    """Record the provider's `result` for a pending order (step 3 of `order_place`; the sweep's too).
+
+    An order settled meanwhile (a concurrent try of the same checkout, the sweep) is returned as it is,
+    but for one case: a charge that succeeded for an order the sweep had given up on (the provider had
+    not heard of it when asked, and the first try's answer came later) is refunded at once."""
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    if order.status != Order.Status.PENDING_PAYMENT:
+        if result.ok and order.status == Order.Status.PAYMENT_FAILED and not order.payment_reference:
+            _refund_late_charge(order, result)
+        return order
     if not result.ok:
-        _restock(captured)
+        _restock(list(order.lines.all()))
         order.status = Order.Status.PAYMENT_FAILED
         order.payment_failure_reason = result.failure_reason[:200]
         order.save(update_fields=["status", "payment_failure_reason"])
@@ -300,11 +356,64 @@ def order_place(*, shopper: Shopper, payment_token: str, idempotency_key: str,
     order.payment_reference = result.reference
     order.paid_at = timezone.now()
     order.save(update_fields=["status", "payment_reference", "paid_at"])
-    cart.status = Cart.Status.ORDERED
-    cart.closed_at = order.paid_at
-    cart.save(update_fields=["status", "closed_at", "updated_at"])
+    # Its cart did not change while the order was pending (`_refuse_while_pending`): close it.
+    Cart.objects.filter(pk=order.cart_id, status=Cart.Status.OPEN).update(
+        status=Cart.Status.ORDERED, closed_at=order.paid_at, updated_at=order.paid_at)
     order_placed.send(sender=Order, order=order)
     return order
+
+
+def _refund_late_charge(order: Order, result: PaymentResult) -> None:
+    order.payment_reference = result.reference
+    refund = provider_at(order.payment_provider).refund(result.reference, order.total, order.currency,
+                                                        f"refund:{order.id}")
+    if refund.ok:
+        order.refund_reference = refund.reference[:200]
+        logger.warning("a charge came after its order was given up: refunded",
+                       extra={"order_id": str(order.id), "reference": result.reference})
+    else:
+        logger.error("a charge came after its order was given up and its refund was refused: refund it by hand",
+                     extra={"order_id": str(order.id), "reference": result.reference, "reason": refund.failure_reason})
+    order.save(update_fields=["payment_reference", "refund_reference"])
+
+
+NOT_COMPLETED = "not_completed"  # the reason of an order whose charge the provider never received
+
+
+def order_reconcile(*, order: Order) -> Order:
+    """Settle a pending order from what the provider knows of its charge: paid, declined, or (never
+    received: the checkout stopped before the charge) failed as `not_completed`, its stock put back."""
+    order = Order.objects.get(pk=order.pk)
+    if order.status != Order.Status.PENDING_PAYMENT:
+        raise OrderStatusConflict(f"A {order.get_status_display()} order has nothing to reconcile.",
+                                  status=order.status)
+    provider = provider_at(order.payment_provider)
+    if not hasattr(provider, "find_charge"):
+        raise CartError(f"The payment provider ({order.payment_provider}) cannot look up a charge; "
+                        "the order stays pending.")
+    result = provider.find_charge(charge_key(order))
+    return order_settle(order=order, result=result or PaymentResult(ok=False, failure_reason=NOT_COMPLETED))
+
+
+def orders_reconcile(*, older_than_seconds: int, now=None) -> dict[str, int]:
+    """Reconcile the orders pending for longer than `older_than_seconds` (longer than a checkout takes,
+    its gateway call included). Returns how many were found paid, declined or not completed, and how
+    many could not be asked about (left pending for the next run)."""
+    before = (now or timezone.now()) - timedelta(seconds=older_than_seconds)
+    counts = {"paid": 0, "payment_failed": 0, NOT_COMPLETED: 0, "unreachable": 0}
+    stale = Order.objects.filter(status=Order.Status.PENDING_PAYMENT, created_at__lt=before).order_by("created_at")
+    for order in stale.only("pk"):
+        try:
+            settled = order_reconcile(order=order)
+        except OrderStatusConflict:
+            continue  # settled meanwhile by the shopper's own retry
+        except Exception:  # the provider down or refusing: the next run asks again
+            logger.exception("could not reconcile a pending order", extra={"order_id": str(order.pk)})
+            counts["unreachable"] += 1
+            continue
+        reason = NOT_COMPLETED if settled.payment_failure_reason == NOT_COMPLETED else settled.status
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
 
 
 class RefundFailed(CartError):

@@ -1,11 +1,12 @@
 """Signals other apps hook into; carts and orders know nothing of their receivers.
 
-`order_placed(sender=Order, order=order)` is sent once per order whose payment succeeded, inside
-the order's transaction, after the order, its lines and the stock decrement are written and before
-the commit. A receiver's writes (for example campaign attribution) commit or roll back with the
-order, and it sees `order.lines` and `order.total` as stored. A receiver that raises undoes the
-order: the charge was keyed by the request's Idempotency-Key (if any), the cart, its contents and
-the attempt, so the shopper's retry of that checkout is not charged twice. Keep receivers short: the variants stay locked until the commit.
+`order_placed(sender=Order, order=order)` is sent once per order whose payment succeeded, inside the
+transaction that records the payment (`shop.carts.services.order_settle`), after the order is marked
+paid and its cart closed, and before the commit. A receiver's writes (for example campaign attribution)
+commit or roll back with that record, and it sees `order.lines` and `order.total` as stored. A receiver
+that raises leaves the order pending payment: the order was committed before the charge, so the
+shopper's retry of that checkout (or the reconciliation sweep) records the same charge again, never a
+second one. Keep receivers short: the order stays locked until the commit.
 """
 
 from django.dispatch import Signal

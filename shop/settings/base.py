@@ -80,6 +80,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 # how long an Idempotency-Key's stored answer is replayed; older ones are forgotten (and purged hourly)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# a request still running under a key (checkout, which commits its order before the charge) answers a
+# second one 409 request_in_progress; a claim older than this is taken over (its process died)
+IDEMPOTENCY_IN_PROGRESS_SECONDS = env.int("IDEMPOTENCY_IN_PROGRESS_SECONDS", default=120)
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
@@ -130,6 +133,9 @@ SPECTACULAR_SETTINGS = {
 
 # Checkout charges through this provider (a dotted path); the default is the test provider.
 PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="shop.carts.payments.TestPaymentProvider")
+# Orders still pending payment this long after checkout wrote them (longer than the provider's client
+# may wait for an answer) are settled by `reconcile_pending_orders` from what the provider knows.
+CHECKOUT_PENDING_SECONDS = env.int("CHECKOUT_PENDING_SECONDS", default=300)
 
 # Throttling: a brake on scan creation, not a security boundary (see shop/shoppers/throttles.py).
 # DRF keeps the counts in the default cache; production needs a cache shared by all processes (Redis).

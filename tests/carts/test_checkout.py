@@ -174,27 +174,45 @@ def test_concurrent_checkouts_of_the_last_unit_never_oversell(transactional_db):
 
 class KeyKeepingGateway:
     """A gateway that honours idempotency keys as real ones do (some for days): the same key answers the
-    first charge's result again and charges nothing."""
+    first charge's result again and charges nothing. `lose_answers`: that many charges are made but
+    their answer is lost on the way back (a timeout after the gateway charged)."""
 
     results: dict = {}
     charged: list = []
+    lose_answers = 0
 
     def charge(self, amount, currency, token, idempotency_key):
         if idempotency_key not in self.results:
             self.charged.append((amount, currency))
             self.results[idempotency_key] = PaymentResult(ok=True, reference=f"gw_{len(self.charged)}")
+        if KeyKeepingGateway.lose_answers:
+            KeyKeepingGateway.lose_answers -= 1
+            raise TimeoutError("read timed out")
         return self.results[idempotency_key]
 
+    def find_charge(self, idempotency_key):
+        return self.results.get(idempotency_key)
 
-def test_a_reused_idempotency_key_never_stands_for_an_earlier_orders_charge(shopper_client, settings):
+    def refund(self, reference, amount, currency, idempotency_key):
+        self.refunded.append((reference, amount))
+        return PaymentResult(ok=True, reference=f"re_{reference}")
+
+
+@pytest.fixture
+def gateway(settings):
+    KeyKeepingGateway.results, KeyKeepingGateway.charged, KeyKeepingGateway.refunded = {}, [], []
+    KeyKeepingGateway.lose_answers = 0
+    settings.PAYMENT_PROVIDER = "tests.carts.test_checkout.KeyKeepingGateway"
+    return KeyKeepingGateway
+
+
+def test_a_reused_idempotency_key_never_stands_for_an_earlier_orders_charge(shopper_client, settings, gateway):
     """A key kept by the gateway longer than by us (IDEMPOTENCY_KEY_TTL_HOURS), or an app whose counter
     started again: the new order is charged, not paid with the earlier order's charge."""
     from datetime import timedelta
 
     from shop.core.models import IdempotencyRecord
 
-    KeyKeepingGateway.results, KeyKeepingGateway.charged = {}, []
-    settings.PAYMENT_PROVIDER = "tests.carts.test_checkout.KeyKeepingGateway"
     add(shopper_client, make_variant(price="10.00"))
     first = checkout(shopper_client, HTTP_IDEMPOTENCY_KEY="1").json()
     assert checkout(shopper_client, HTTP_IDEMPOTENCY_KEY="1").json()["id"] == first["id"]  # a retry: charged once
@@ -202,37 +220,44 @@ def test_a_reused_idempotency_key_never_stands_for_an_earlier_orders_charge(shop
     add(shopper_client, make_variant(price="99.00"))
     second = checkout(shopper_client, HTTP_IDEMPOTENCY_KEY="1").json()
     assert second["status"] == "paid" and second["id"] != first["id"]
-    assert KeyKeepingGateway.charged == [(Decimal("10.00"), "EUR"), (Decimal("99.00"), "EUR")]
+    assert gateway.charged == [(Decimal("10.00"), "EUR"), (Decimal("99.00"), "EUR")]
     assert second["payment_reference"] != first["payment_reference"]
 
 
-def test_a_checkout_undone_after_the_charge_and_sent_again_is_charged_once(shopper_client, settings):
-    """Without an Idempotency-Key too: a failure after the charge and before the commit (a receiver of
-    order_placed, the database going away) undoes the order and answers 503; the app sends the same
-    checkout again, and the gateway's answer to the first charge pays the order. After a decline, a
-    new attempt is a new charge."""
+def test_a_checkout_that_fails_after_the_charge_keeps_its_order_and_is_charged_once(shopper_client, gateway):
+    """A failure after the charge (a receiver of order_placed, the database going away) answers 503 and
+    leaves the order stored, pending, with its stock held and its cart unchangeable; the app sends the
+    checkout again, without the Idempotency-Key it never had or with a new one and a new wallet token,
+    and the gateway's answer to the first charge pays the order. After a decline, a new attempt is a
+    new charge."""
     from django import db
 
-    KeyKeepingGateway.results, KeyKeepingGateway.charged = {}, []
-    settings.PAYMENT_PROVIDER = "tests.carts.test_checkout.KeyKeepingGateway"
     failures = [db.OperationalError("server closed the connection unexpectedly")]
 
     def fails_once(sender, order, **kwargs):
         if failures:
             raise failures.pop()
 
-    add(shopper_client, make_variant(price="30.00"))
+    tee = make_variant(price="30.00", stock=2)
+    add(shopper_client, tee)
     order_placed.connect(fails_once)
     try:
         undone = checkout(shopper_client)
-        assert undone.status_code == 503 and not Order.objects.exists()
-        paid = checkout(shopper_client)
     finally:
         order_placed.disconnect(fails_once)
-    assert paid.status_code == 201 and paid.json()["status"] == "paid"
-    assert KeyKeepingGateway.charged == [(Decimal("30.00"), "EUR")]
+    assert undone.status_code == 503
+    pending = Order.objects.get()
+    assert pending.status == "pending_payment" and Variant.objects.get(id=tee.id).stock == 1
+    refused = add(shopper_client, make_variant(price="1.00"))
+    assert refused.status_code == 409 and refused.json()["code"] == "checkout_in_progress"
+    assert refused.json()["order_id"] == str(pending.id)
+    assert gateway.charged == [(Decimal("30.00"), "EUR")]
 
-    KeyKeepingGateway.results = {}  # a gateway that declines once, then charges the same card
+    paid = checkout(shopper_client, "tok_fresh_from_the_wallet", HTTP_IDEMPOTENCY_KEY="another-key")
+    assert paid.status_code == 201 and paid.json()["id"] == str(pending.id) and paid.json()["status"] == "paid"
+    assert gateway.charged == [(Decimal("30.00"), "EUR")] and Variant.objects.get(id=tee.id).stock == 1
+
+    gateway.results = {}  # a gateway that declines once, then charges the same card
     add(shopper_client, make_variant(price="5.00"))
     declined = PaymentResult(ok=False, failure_reason="insufficient_funds")
     original = KeyKeepingGateway.charge
@@ -244,14 +269,125 @@ def test_a_checkout_undone_after_the_charge_and_sent_again_is_charged_once(shopp
             KeyKeepingGateway.results[idempotency_key] = declined
         return original(self, amount, currency, token, idempotency_key)
 
-    settings.PAYMENT_PROVIDER = "tests.carts.test_checkout.KeyKeepingGateway"
     KeyKeepingGateway.charge = decline_first
     try:
         assert checkout(shopper_client).status_code == 402
         assert checkout(shopper_client).status_code == 201  # topped up: the new attempt is charged
     finally:
         KeyKeepingGateway.charge = original
-    assert KeyKeepingGateway.charged[-1] == (Decimal("5.00"), "EUR")
+    assert gateway.charged[-1] == (Decimal("5.00"), "EUR")
+
+
+def test_a_gateway_that_does_not_answer_leaves_the_order_pending_and_a_retry_is_charged_once(
+        shopper_client, gateway, placed):
+    tee = make_variant(price="12.00", stock=3)
+    add(shopper_client, tee, 2)
+    gateway.lose_answers = 1  # charged, but the answer times out
+    response = checkout(shopper_client, HTTP_IDEMPOTENCY_KEY="k1")
+    assert response.status_code == 503 and response["Content-Type"] == PROBLEM and response["Retry-After"] == "5"
+    problem = response.json()
+    assert problem["code"] == "payment_pending"
+    order = Order.objects.get(id=problem["order_id"])
+    assert order.status == "pending_payment" and Variant.objects.get(id=tee.id).stock == 1 and placed == []
+
+    again = checkout(shopper_client, HTTP_IDEMPOTENCY_KEY="k1")  # the error was not stored: it runs again
+    assert again.status_code == 201 and again.json()["id"] == str(order.id) and again.json()["status"] == "paid"
+    assert gateway.charged == [(Decimal("24.00"), "EUR")] and placed == [(order.id, "paid", True)]
+    replay = checkout(shopper_client, HTTP_IDEMPOTENCY_KEY="k1")
+    assert replay["Idempotent-Replayed"] == "true" and replay.json()["id"] == str(order.id)
+    assert shopper_client.get("/api/v1/cart/").json()["lines"] == []  # the cart was closed
+
+
+def test_a_second_request_under_the_same_key_during_a_checkout_is_told_to_wait(shopper_client, gateway):
+    add(shopper_client, make_variant(price="8.00"))
+    answers = []
+    original = KeyKeepingGateway.charge
+
+    def impatient(self, *args, **kwargs):  # the app sends again while the gateway is still thinking
+        answers.append(checkout(shopper_client, HTTP_IDEMPOTENCY_KEY="same"))
+        return original(self, *args, **kwargs)
+
+    KeyKeepingGateway.charge = impatient
+    try:
+        first = checkout(shopper_client, HTTP_IDEMPOTENCY_KEY="same")
+    finally:
+        KeyKeepingGateway.charge = original
+    assert first.status_code == 201
+    assert answers[0].status_code == 409 and answers[0].json()["code"] == "request_in_progress"
+    assert gateway.charged == [(Decimal("8.00"), "EUR")]
+
+
+def test_stale_pending_orders_are_settled_from_the_providers_records(shopper_client, gateway, placed, settings):
+    """The checkout's process died before the charge (the gateway never heard of it) or after it (the
+    answer lost, the shopper gone): the sweep fails the first, its stock back and its cart free again,
+    and records the second as paid, attributed and its cart closed. A charge that still arrives for an
+    order given up is refunded at once."""
+    from datetime import timedelta
+
+    from shop.carts.services import _order_open, order_settle
+    from shop.carts.tasks import reconcile_pending_orders
+
+    never_charged_shopper, charged_shopper = shopper_client, new_shopper_client()
+    tee, cap = make_variant(price="10.00", stock=1), make_variant(price="20.00", stock=1)
+    add(never_charged_shopper, tee)
+    add(charged_shopper, cap)
+    never_charged = _order_open(shopper=never_charged_shopper.shopper, expected_total=None, expected_currency=None)
+    gateway.lose_answers = 1
+    assert checkout(charged_shopper).status_code == 503
+    charged = Order.objects.get(shopper=charged_shopper.shopper)
+    assert Variant.objects.get(id=tee.id).stock == Variant.objects.get(id=cap.id).stock == 0
+
+    assert reconcile_pending_orders() == {"paid": 0, "payment_failed": 0, "not_completed": 0, "unreachable": 0}
+    Order.objects.update(created_at=F("created_at") - timedelta(seconds=settings.CHECKOUT_PENDING_SECONDS + 1))
+    assert reconcile_pending_orders() == {"paid": 1, "payment_failed": 0, "not_completed": 1, "unreachable": 0}
+
+    never_charged.refresh_from_db()
+    charged.refresh_from_db()
+    assert (never_charged.status, never_charged.payment_failure_reason) == ("payment_failed", "not_completed")
+    assert Variant.objects.get(id=tee.id).stock == 1 and add(never_charged_shopper, make_variant()).status_code == 201
+    assert (charged.status, charged.payment_reference) == ("paid", "gw_1") and placed == [(charged.id, "paid", True)]
+    assert Variant.objects.get(id=cap.id).stock == 0 and Cart.objects.get(id=charged.cart_id).status == "ordered"
+    assert gateway.charged == [(Decimal("20.00"), "EUR")]
+
+    late = order_settle(order=never_charged, result=PaymentResult(ok=True, reference="gw_late"))
+    assert (late.status, late.payment_reference, late.refund_reference) == ("payment_failed", "gw_late", "re_gw_late")
+    assert gateway.refunded == [("gw_late", Decimal("10.00"))] and placed == [(charged.id, "paid", True)]
+
+
+def test_no_row_stays_locked_while_the_gateway_answers(transactional_db, gateway):
+    """A slow gateway holds up nobody else: the variants (other shoppers' checkouts of them, a stock
+    edit) and the cart are free while it thinks."""
+    from django import db
+
+    client = new_shopper_client()
+    tee = make_variant(price="9.00", stock=5)
+    add(client, tee)
+    seen = []
+    original = KeyKeepingGateway.charge
+
+    def slow(self, *args, **kwargs):
+        def elsewhere():
+            try:
+                with transaction.atomic():
+                    Variant.objects.select_for_update(nowait=True).get(id=tee.id)
+                    Cart.objects.select_for_update(nowait=True).get(shopper=client.shopper, status="open")
+                seen.append("free")
+            except db.OperationalError as exc:
+                seen.append(str(exc).strip())
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        thread.join(timeout=30)
+        return original(self, *args, **kwargs)
+
+    KeyKeepingGateway.charge = slow
+    try:
+        assert checkout(client).status_code == 201
+    finally:
+        KeyKeepingGateway.charge = original
+    assert seen == ["free"]
 
 
 def test_a_price_changed_since_the_cart_was_shown_is_a_conflict_and_nothing_is_charged(
@@ -275,6 +411,8 @@ def test_a_price_changed_since_the_cart_was_shown_is_a_conflict_and_nothing_is_c
 
 
 class RefusingRefunds(KeyKeepingGateway):
+    refunded: list = []
+
     def refund(self, reference, amount, currency, idempotency_key):
         return PaymentResult(ok=False, failure_reason="charge_disputed")
 
