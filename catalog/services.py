@@ -10,6 +10,8 @@ from django.db import connection, transaction
 from catalog.models import EmbeddingModel, ImageEmbedding, ProductImage
 from shop import vision_adapter
 
+STALE = "stale"  # an ImageEmbedding's sha256 when its image is queued for re-embedding: no content has it
+
 logger = logging.getLogger(__name__)
 
 
@@ -90,13 +92,15 @@ def embedding_model_drop(*, key: str) -> int:
 
 
 def product_images_mark_dirty(*, product_ids: list[int]) -> int:
-    """Queue the images of these products for re-embedding (admin's "re-index" action)."""
+    """Queue the images of these products for re-embedding (admin's "re-index" action). Their vectors are
+    marked stale, not deleted: they keep serving search until the worker writes their successors in
+    place (deleted, the products were out of search until then, or until the sweep with the worker down)."""
     from catalog.tasks import enqueue_indexing
 
     with transaction.atomic():
         count = ProductImage.objects.filter(product_id__in=product_ids).update(
             index_state=ProductImage.IndexState.PENDING, index_error=""
         )
-        ImageEmbedding.objects.filter(image__product_id__in=product_ids).delete()
+        ImageEmbedding.objects.filter(image__product_id__in=product_ids).update(sha256=STALE)
         enqueue_indexing()
     return count

@@ -3,6 +3,7 @@ import io
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from catalog.models import ImageEmbedding, Product, ProductImage
+from catalog.search import search_by_vector
 from catalog.selectors import active_model_key, product_index_status
 from catalog.tasks import index_dirty_images
 from tests.catalog import factories
@@ -169,8 +170,13 @@ def test_reindex_action_queues_and_rebuilds(staff):
     )
     assert "1 images queued for indexing" in response.content.decode()
     assert product.images.get().index_state == ProductImage.IndexState.PENDING
+    # Until the worker has embedded it again, the product is still found with its vector as it was.
+    before = ImageEmbedding.objects.get(image__product=product)
+    assert search_by_vector(vector=before.embedding, model_key=before.model_key)[0].product.id == product.id
     index_dirty_images()
     assert product_index_status(product=product).state == "indexed"
+    after = ImageEmbedding.objects.get(image__product=product)
+    assert after.sha256 == product.images.get().sha256 and after.created_at > before.created_at
 
 
 def test_product_list_shows_index_status_and_model(staff):
