@@ -108,6 +108,8 @@ REST_FRAMEWORK = {
         "shop.shoppers.throttles.ScanCreateIpThrottle",
         "shop.shoppers.throttles.CheckoutShopperThrottle",
         "shop.shoppers.throttles.CheckoutIpThrottle",
+        "shop.shoppers.throttles.UploadShopperThrottle",
+        "shop.shoppers.throttles.UploadIpThrottle",
     ],
     # The client IP is REMOTE_ADDR (0), or the Nth address from the right of X-Forwarded-For behind
     # N trusted proxies; DRF's default (None) trusts the whole, client-written header.
@@ -144,6 +146,8 @@ THROTTLE_SCANS_PER_SHOPPER = env.str("THROTTLE_SCANS_PER_SHOPPER", default="60/m
 THROTTLE_SCANS_PER_IP = env.str("THROTTLE_SCANS_PER_IP", default="300/min")
 THROTTLE_CHECKOUTS_PER_SHOPPER = env.str("THROTTLE_CHECKOUTS_PER_SHOPPER", default="10/min")
 THROTTLE_CHECKOUTS_PER_IP = env.str("THROTTLE_CHECKOUTS_PER_IP", default="60/min")
+THROTTLE_UPLOADS_PER_SHOPPER = env.str("THROTTLE_UPLOADS_PER_SHOPPER", default="60/min")
+THROTTLE_UPLOADS_PER_IP = env.str("THROTTLE_UPLOADS_PER_IP", default="300/min")
 
 # A cache shared by every process (Redis) for throttling counts; empty: per-process memory (one machine).
 CACHE_URL = env.str("CACHE_URL", default="")

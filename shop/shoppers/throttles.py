@@ -1,4 +1,4 @@
-"""Rate limits on scan creation and on checkout, per shopper and per client IP.
+"""Rate limits on scan creation, checkout and direct uploads, per shopper and per client IP.
 
 A brake on runaway apps and casual abuse (each scan costs a photo decode and a vision run), not a
 security boundary: anyone can register more shoppers, and client IPs are shared (carrier NAT) or
@@ -7,10 +7,12 @@ Histories live in Django's cache, so every process must share one cache (Redis) 
 hold across processes; with the default per-process LocMem cache each process counts on its own.
 
 The classes are installed through REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] and act only on
-`POST /api/v1/scans/` and `POST /api/v1/orders/` (every other request passes untouched); rates are
-read from settings at request time (THROTTLE_SCANS_PER_SHOPPER, THROTTLE_SCANS_PER_IP,
-THROTTLE_CHECKOUTS_PER_SHOPPER, THROTTLE_CHECKOUTS_PER_IP), so a changed setting applies at once.
-Checkout's limits brake card testing: every attempt asks the payment provider and stores an order.
+`POST /api/v1/scans/`, `POST /api/v1/orders/` and `POST /api/v1/uploads/` (every other request passes
+untouched); rates are read from settings at request time (THROTTLE_SCANS_PER_SHOPPER,
+THROTTLE_SCANS_PER_IP, THROTTLE_CHECKOUTS_PER_..., THROTTLE_UPLOADS_PER_...), so a changed setting
+applies at once. Checkout's limits brake card testing: every attempt asks the payment provider and
+stores an order. Upload limits keep one token from filling the bucket: each URL lets its holder store
+a photo of up to UPLOAD_MAX_BYTES (for a day, until the lifecycle rule expires it).
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from rest_framework.throttling import SimpleRateThrottle
 
 SCAN_CREATE_VIEW = "ScanListCreateApi"
 CHECKOUT_VIEW = "OrderListCreateApi"
+UPLOAD_VIEW = "UploadApi"
 
 
-class _ScanCreateThrottle(SimpleRateThrottle):
+class _PostThrottle(SimpleRateThrottle):
+    """POSTs to `view_name`, at the rate of the `rate_setting` setting; every other request passes."""
+
     rate_setting = ""
-    view_name = SCAN_CREATE_VIEW
+    view_name = ""
 
     def __init__(self) -> None:
         # SimpleRateThrottle reads its rate in __init__ from a dict frozen at import; defer to allow_request.
@@ -43,39 +48,49 @@ class _ScanCreateThrottle(SimpleRateThrottle):
         return super().allow_request(request, view)
 
 
-class ScanCreateShopperThrottle(_ScanCreateThrottle):
-    """THROTTLE_SCANS_PER_SHOPPER scans per shopper token."""
-
-    scope = "scan_create_shopper"
-    rate_setting = "THROTTLE_SCANS_PER_SHOPPER"
-
+class _PerShopper(_PostThrottle):
     def get_cache_key(self, request, view) -> str | None:
         if not request.user or not request.user.is_authenticated:
-            return None  # anonymous requests are refused (401) before any scan is made
+            return None  # anonymous requests are refused (401) before anything is made
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
 
-class ScanCreateIpThrottle(_ScanCreateThrottle):
-    """THROTTLE_SCANS_PER_IP scans per client IP, whichever shopper sends them."""
-
-    scope = "scan_create_ip"
-    rate_setting = "THROTTLE_SCANS_PER_IP"
-
+class _PerIp(_PostThrottle):
     def get_cache_key(self, request, view) -> str | None:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-class CheckoutShopperThrottle(ScanCreateShopperThrottle):
+class ScanCreateShopperThrottle(_PerShopper):
+    """THROTTLE_SCANS_PER_SHOPPER scans per shopper token."""
+
+    scope, rate_setting, view_name = "scan_create_shopper", "THROTTLE_SCANS_PER_SHOPPER", SCAN_CREATE_VIEW
+
+
+class ScanCreateIpThrottle(_PerIp):
+    """THROTTLE_SCANS_PER_IP scans per client IP, whichever shopper sends them."""
+
+    scope, rate_setting, view_name = "scan_create_ip", "THROTTLE_SCANS_PER_IP", SCAN_CREATE_VIEW
+
+
+class CheckoutShopperThrottle(_PerShopper):
     """THROTTLE_CHECKOUTS_PER_SHOPPER checkouts per shopper token."""
 
-    scope = "checkout_shopper"
-    rate_setting = "THROTTLE_CHECKOUTS_PER_SHOPPER"
-    view_name = CHECKOUT_VIEW
+    scope, rate_setting, view_name = "checkout_shopper", "THROTTLE_CHECKOUTS_PER_SHOPPER", CHECKOUT_VIEW
 
 
-class CheckoutIpThrottle(ScanCreateIpThrottle):
+class CheckoutIpThrottle(_PerIp):
     """THROTTLE_CHECKOUTS_PER_IP checkouts per client IP, whichever shopper sends them."""
 
-    scope = "checkout_ip"
-    rate_setting = "THROTTLE_CHECKOUTS_PER_IP"
-    view_name = CHECKOUT_VIEW
+    scope, rate_setting, view_name = "checkout_ip", "THROTTLE_CHECKOUTS_PER_IP", CHECKOUT_VIEW
+
+
+class UploadShopperThrottle(_PerShopper):
+    """THROTTLE_UPLOADS_PER_SHOPPER direct-upload URLs per shopper token."""
+
+    scope, rate_setting, view_name = "upload_shopper", "THROTTLE_UPLOADS_PER_SHOPPER", UPLOAD_VIEW
+
+
+class UploadIpThrottle(_PerIp):
+    """THROTTLE_UPLOADS_PER_IP direct-upload URLs per client IP, whichever shopper asks."""
+
+    scope, rate_setting, view_name = "upload_ip", "THROTTLE_UPLOADS_PER_IP", UPLOAD_VIEW

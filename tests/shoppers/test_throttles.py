@@ -1,4 +1,4 @@
-"""Scan creation and checkout are rate-limited per shopper and per client IP; nothing else is."""
+"""Scan creation, checkout and direct-upload URLs are rate-limited per shopper and per client IP; nothing else is."""
 
 import io
 
@@ -74,3 +74,18 @@ def test_checkout_attempts_are_limited_per_shopper_against_card_testing(db, sett
     assert tester.get("/api/v1/cart/").status_code == 200  # only checkout is limited
     add(other, make_variant())
     assert checkout(other).status_code == 201
+
+
+def test_direct_upload_urls_are_limited_per_shopper(db, settings, s3_server):
+    """Each upload URL lets its holder store a photo of up to UPLOAD_MAX_BYTES in the bucket: a token
+    asking for URL after URL is stopped at THROTTLE_UPLOADS_PER_SHOPPER, and another shopper is not."""
+    from tests.shoppers.storage import s3_storage
+
+    settings.THROTTLE_UPLOADS_PER_SHOPPER, settings.THROTTLE_UPLOADS_PER_IP = "2/min", "100/min"
+    with s3_storage(s3_server):
+        hoarder, other = new_shopper_client(), new_shopper_client()
+        granted = [hoarder.post("/api/v1/uploads/", REMOTE_ADDR="10.9.0.7") for _ in range(2)]
+        assert [r.status_code for r in granted] == [201, 201] and all(r.json()["upload_key"] for r in granted)
+        refused = hoarder.post("/api/v1/uploads/", REMOTE_ADDR="10.9.0.7")
+        assert refused.status_code == 429 and refused.json()["code"] == "throttled"
+        assert other.post("/api/v1/uploads/", REMOTE_ADDR="10.9.0.7").status_code == 201
