@@ -161,13 +161,15 @@ class OrderListCreateApi(ListAPIView):
         if response.status_code == 201 and response.data["status"] == Order.Status.PAYMENT_FAILED:
             # The declined order is stored (and so is this answer, for a retry with the same key);
             # the shopper's cart and the stock are as they were.
-            raise Problem(
+            declined = Problem(
                 status=402,
                 code="payment_declined",
                 detail="The payment was declined; nothing was charged.",
                 order_id=response.data["id"],
                 failure_reason=response.data["payment_failure_reason"],
             )
+            declined.replayed = response.has_header("Idempotent-Replayed")
+            raise declined
         return response
 
 

@@ -1,4 +1,7 @@
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseRedirectBase
+from django.middleware.common import CommonMiddleware
+from django.utils.http import escape_leading_slashes
 
 from shop.core.logging import bind_request_id, new_request_id
 from shop.core.problems import PROBLEM_CONTENT_TYPE, problem_response
@@ -43,3 +46,19 @@ class ProblemDetailsMiddleware:
                     problem[header] = response[header]
             return problem
         return response
+
+
+class _PermanentRedirectKeepingMethod(HttpResponseRedirectBase):
+    status_code = 308
+
+
+class AppendSlashMiddleware(CommonMiddleware):
+    """Django's CommonMiddleware, but a POST, PUT, PATCH or DELETE to a path missing its trailing slash is
+    redirected with 308, which keeps the method and the body; the 301 it sent made clients send a GET
+    without the body (and with DEBUG on it was a 500)."""
+
+    def process_response(self, request, response):
+        if (response.status_code == 404 and request.method not in ("GET", "HEAD")
+                and self.should_redirect_with_slash(request)):
+            return _PermanentRedirectKeepingMethod(escape_leading_slashes(request.get_full_path(force_append_slash=True)))
+        return super().process_response(request, response)

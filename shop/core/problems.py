@@ -155,6 +155,8 @@ def drf_exception_handler(exc: Exception, context: dict) -> Response | None:
         headers["WWW-Authenticate"] = exc.auth_header
     if getattr(exc, "wait", None):
         headers["Retry-After"] = str(int(exc.wait))
+    if getattr(exc, "replayed", False):  # an Idempotency-Key's stored answer, told as a problem
+        headers["Idempotent-Replayed"] = "true"
     if request is not None:
         # Problems are JSON whatever renderer the client negotiated (the browsable API included).
         request.accepted_renderer = JSONRenderer()

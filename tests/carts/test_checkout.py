@@ -82,10 +82,11 @@ def test_a_declined_payment_keeps_stock_and_cart(shopper_client, placed):
     assert shopper_client.get("/api/v1/cart/").json() == cart_before
     assert Order.objects.get(id=problem["order_id"]).status == "payment_failed"
     assert placed == []
-    # The same request again gets the same answer, without another attempt.
-    assert (
-        checkout(shopper_client, "tok_declined", HTTP_IDEMPOTENCY_KEY="try-1").json()["order_id"] == problem["order_id"]
-    )
+    assert "Idempotent-Replayed" not in response
+    # The same request again gets the same answer, without another attempt, and says it is a replay.
+    replayed = checkout(shopper_client, "tok_declined", HTTP_IDEMPOTENCY_KEY="try-1")
+    assert replayed.status_code == 402 and replayed.json()["order_id"] == problem["order_id"]
+    assert replayed["Idempotent-Replayed"] == "true"
     assert Order.objects.count() == 1
 
     paid = checkout(shopper_client, "tok_visa", HTTP_IDEMPOTENCY_KEY="try-2")

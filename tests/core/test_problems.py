@@ -23,6 +23,17 @@ def test_unknown_address_is_a_404_problem(client):
 
 
 @pytest.mark.django_db
+def test_a_post_missing_its_trailing_slash_is_redirected_with_its_method_and_body(client):
+    """308, not 301: a client following a 301 sends a GET without the body (a shopper registered as a
+    list of shoppers, an order that was never placed)."""
+    response = client.post("/api/v1/shoppers", {"platform": "android"}, content_type="application/json")
+    assert response.status_code == 308 and response["Location"] == "/api/v1/shoppers/"
+    followed = client.post("/api/v1/shoppers", {"platform": "android"}, content_type="application/json", follow=True)
+    assert followed.status_code == 201 and followed.json()["token"]
+    assert client.get("/api/v1/scans").status_code == 301  # reads keep the usual redirect
+
+
+@pytest.mark.django_db
 def test_wrong_method_is_a_405_problem_with_allow_header(client):
     response = client.delete("/api/v1/shoppers/")
     assert_problem(response, 405, "method_not_allowed")
