@@ -4,15 +4,16 @@ The host is resolved once, every address it resolves to is checked, and the conn
 checked address (the URL's host still names the site: Host header, TLS SNI and certificate), so a
 name that resolves to a public address for the check and to a private one for the request (DNS
 rebinding) reaches nothing it should not; the addresses are tried in turn. Each connect and read
-waits at most `timeout` seconds, and no longer than what is left of `total_timeout` for the whole
-fetch (redirects included): a server sending its body a byte now and then does not hold the import.
-(Headers are read with the per-read timeout: one sent a byte at a time could still take longer.)
+waits at most `timeout` seconds, and the whole fetch (redirects included) at most `total_timeout`: a
+watchdog shuts the connection's socket down when that time is up, so a server sending its headers or
+its body a byte now and then (each within the per-read timeout) does not hold the import.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -60,8 +61,57 @@ def _ascii_host(host: str) -> str:
         raise FetchError(f"not a valid host name: {host!r}") from exc
 
 
-def _request(scheme: str, host: str, path: str, address: str, port: int,
-             timeout: float) -> tuple[urllib3.HTTPConnectionPool, urllib3.BaseHTTPResponse]:
+class _Watchdog:
+    """Shuts down the socket of the fetch's current connection once its total time is up: a blocked
+    read (of headers too, which urllib3 reads with the per-read timeout only) returns at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sock = sock
+            expired = self.expired
+        if expired:
+            self._shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sock = self._sock
+        if sock is not None:
+            self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # closed meanwhile
+
+
+def _watched(connection_class, watchdog: _Watchdog):
+    class Watched(connection_class):
+        def connect(self) -> None:
+            super().connect()
+            watchdog.watch(self.sock)
+
+    return Watched
+
+
+def _request(scheme: str, host: str, path: str, address: str, port: int, timeout: float,
+             watchdog: _Watchdog) -> tuple[urllib3.HTTPConnectionPool, urllib3.BaseHTTPResponse]:
     """GET `path` from `address`, naming `host` (Host header, SNI, certificate check)."""
     limits = urllib3.Timeout(connect=timeout, read=timeout)
     if scheme == "https":
@@ -70,6 +120,7 @@ def _request(scheme: str, host: str, path: str, address: str, port: int,
                                            cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
     else:
         pool = urllib3.HTTPConnectionPool(address, port, timeout=limits, retries=False, maxsize=1)
+    pool.ConnectionCls = _watched(pool.ConnectionCls, watchdog)
     named = f"[{host}]" if ":" in host else host
     default_port = 443 if scheme == "https" else 80
     headers = {"Host": named if port == default_port else f"{named}:{port}", "Accept": "image/*",
@@ -84,6 +135,19 @@ def _request(scheme: str, host: str, path: str, address: str, port: int,
 
 def fetch_url(url: str, *, policy: FetchPolicy) -> bytes:
     """GET a URL; every redirect hop is checked against the same policy."""
+    with _Watchdog(policy.total_timeout) as watchdog:
+        try:
+            body = _fetch(url, policy, watchdog)
+        except FetchError:
+            if watchdog.expired:
+                raise FetchError(f"took longer than {policy.total_timeout:g} s") from None
+            raise
+        if watchdog.expired:  # the socket was shut down: what was read may be cut short
+            raise FetchError(f"took longer than {policy.total_timeout:g} s")
+        return body
+
+
+def _fetch(url: str, policy: FetchPolicy, watchdog: _Watchdog) -> bytes:
     deadline = time.monotonic() + policy.total_timeout
 
     def left() -> float:
@@ -107,7 +171,7 @@ def fetch_url(url: str, *, policy: FetchPolicy) -> bytes:
         failure = None
         for address in _checked_addresses(host, port, policy):
             try:
-                pool, response = _request(parts.scheme, host, path, address, port, left())
+                pool, response = _request(parts.scheme, host, path, address, port, left(), watchdog)
                 break
             except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
                 failure = exc  # that address does not answer: the next one
