@@ -215,12 +215,21 @@ class ImageLoader:
         return path.read_bytes(), path.name
 
 
-def _import_row(row: dict, loader: ImageLoader) -> Counter:
+def _import_row(row: dict, loader: ImageLoader, handles: dict[str, tuple[str, int]] | None = None,
+                number: int = 0) -> Counter:
+    """Import one row. `handles`: the handles this import made so far, with the text and row each came
+    from; another text that makes the same handle (`TEE/M` after `TEE.M`: both `teem`) is this row's
+    error, not an update of that row's product."""
     counts: Counter = Counter()
     if not isinstance(row, dict):
         raise RowError("", "a row must be an object")
     sku = _text(row, "sku", required=True, max_length=64)
-    product, handle = _product_and_handle(_text(row, "handle") or sku)
+    text = _text(row, "handle") or sku
+    product, handle = _product_and_handle(text)
+    first_text, first_row = (handles or {}).get(handle, (text.casefold(), number))
+    if first_text != text.casefold():
+        raise RowError("handle", f"{text!r} makes the handle {handle!r}, as row {first_row}'s does: "
+                                 "give the two products handles that differ in letters or digits")
     price, stock = _price(row), _stock(row)
     currency = (_text(row, "currency") or "EUR").upper()
     if len(currency) != 3 or not currency.isalpha():
@@ -278,6 +287,8 @@ def _import_row(row: dict, loader: ImageLoader) -> Counter:
         image.save()
         known.add(image.sha256)
         counts["images"] += 1
+    if handles is not None:
+        handles.setdefault(handle, (text.casefold(), number))  # a row that failed made no product
     return counts
 
 
@@ -287,11 +298,12 @@ def catalog_import(
     """Import rows; each in its own savepoint, so a bad row is reported and the others stay."""
     report = ImportReport()
     loader = ImageLoader(base_dir=base_dir, policy=policy)
+    handles: dict[str, tuple[str, int]] = {}
     for number, row in enumerate(rows, start=1):
         report.rows += 1
         try:
             with transaction.atomic():
-                counts = _import_row(row, loader)
+                counts = _import_row(row, loader, handles, number)
         except RowError as exc:
             report.errors.append({"row": number, "field": exc.field, "error": exc.message})
         except (IntegrityError, DataError, ValueError, ArithmeticError) as exc:

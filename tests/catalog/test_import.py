@@ -286,3 +286,17 @@ def test_handles_in_any_script_stay_apart_and_one_without_letters_is_refused(db)
     report = catalog_import(rows=rows)
     assert [(e["row"], e["field"]) for e in report.errors] == [(3, "handle")]
     assert sorted(Product.objects.values_list("title", flat=True)) == ["Красное платье", "Синее платье"]
+
+
+def test_two_handles_that_fold_into_one_are_refused_not_merged(db):
+    """`TEE/M` and `TEE.M` both make the handle `teem`: the second row is refused, not written over the
+    first row's product. The same handle in another case, and rows of one product, are one product."""
+    rows = [{"handle": "TEE.M", "title": "Tee, medium", "category": "Tops", "sku": "T-M", "price": "10"},
+            {"handle": "TEE/M", "title": "Tee, size M, other cut", "category": "Tops", "sku": "T-M2", "price": "12"},
+            {"handle": "tee.m", "title": "Tee, medium", "category": "Tops", "sku": "T-M-RED", "price": "10",
+             "color": "red"}]
+    report = catalog_import(rows=rows)
+    assert [(e["row"], e["field"]) for e in report.errors] == [(2, "handle")]
+    assert "row 1" in report.errors[0]["error"]
+    product = Product.objects.get()
+    assert product.title == "Tee, medium" and sorted(product.variants.values_list("sku", flat=True)) == ["T-M", "T-M-RED"]
