@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
@@ -31,6 +32,9 @@ class ReportRangeForm(forms.Form):
         return cleaned
 
 
+EXTRACT_IN_REQUEST = 10  # creatives the admin's "extract again" does in the request; more go to a worker
+
+
 def _listed_creatives(queryset):
     """Creatives as lists show them: with their scan counts, without their features (up to ~260 KB
     a creative, read only where a page shows them)."""
@@ -48,6 +52,16 @@ def creative_thumbnail(creative: AdCreative, height: int = 60) -> str:
 
 
 class CreativeFileForm(forms.ModelForm):
+    def clean_campaign(self):
+        campaign = self.cleaned_data.get("campaign")
+        if self.instance.pk and "campaign" in self.changed_data:
+            scans = ScanAttribution.objects.filter(creative=self.instance).count()
+            if scans:  # attribution finds a scanned ad's campaign through its creative
+                raise forms.ValidationError(
+                    f"This creative was recognised in {scans} scans for its campaign: moved, orders after those "
+                    "scans would no longer count for it. Add the artwork to the other campaign as a new creative.")
+        return campaign
+
     def clean_image(self):
         image = self.cleaned_data["image"]
         if self.instance.pk and "image" in self.changed_data:
@@ -147,6 +161,19 @@ class AdCreativeAdmin(admin.ModelAdmin):
 
     @admin.action(description="Extract features again from the artwork")
     def extract_features_again(self, request, queryset):
+        ids = list(queryset.values_list("id", flat=True))
+        if len(ids) > EXTRACT_IN_REQUEST:  # a few hundred ms each: past the web server's timeout
+            from shop.campaigns.tasks import refresh_creatives_features
+
+            try:
+                refresh_creatives_features.delay(ids)
+            except Exception as exc:  # the broker down
+                self.message_user(request, f"The task queue did not take the work ({exc!r:.100}): try again, or run "
+                                           "`manage.py refresh_creative_features`.", messages.ERROR)
+                return
+            self.message_user(request, f"{len(ids)} creatives queued: a vision worker extracts their features "
+                                       "again (its log names any it could not read).", messages.SUCCESS)
+            return
         done, failed = ad_creatives_features_refresh(creatives=queryset)
         self.message_user(request, f"Features extracted again for {done} creatives.", messages.SUCCESS)
         if failed:
@@ -200,6 +227,13 @@ class CampaignAdmin(admin.ModelAdmin):
     prepopulated_fields = {"code": ("name",)}
     inlines = (AdCreativeInline, SpendEntryInline)
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if obj is not None and (obj.spend.exists() or obj.scan_attributions.exists()):
+            # its spend is in this currency, and its orders were counted in it: changing it re-sorts them
+            fields += ("currency",)
+        return fields
+
     def get_queryset(self, request):
         # one count per relation in a subquery: joining both would multiply creatives by scans
         return super().get_queryset(request).annotate(
@@ -236,7 +270,12 @@ class CampaignAdmin(admin.ModelAdmin):
             return form, start, end
         return ReportRangeForm(initial={"start": start, "end": end}), start, end
 
+    def _require_view_permission(self, request) -> None:
+        if not self.has_view_permission(request):  # staff without campaign rights (merchandisers)
+            raise PermissionDenied
+
     def roi_report_view(self, request):
+        self._require_view_permission(request)
         form, start, end = self._report_range(request)
         report = CampaignRoiReport(start=start, end=end)
         campaigns = report.generate()
@@ -254,6 +293,7 @@ class CampaignAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/campaigns/roi_report.html", context)
 
     def trend_report_view(self, request):
+        self._require_view_permission(request)
         form, start, end = self._report_range(request)
         rows = TrendReport(start=start, end=end).generate()
         context = {
@@ -290,3 +330,6 @@ class ScanAttributionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a campaign's scans are its history: the reports count them

@@ -56,16 +56,26 @@ def date_range(request) -> dict:
 
 
 _REPORT_PARAMETERS = [
-    OpenApiParameter("start", date, description="first day (default: 30 days before end)"),
+    OpenApiParameter("start", date, description="first day (default: 29 days before end, 30 days in all)"),
     OpenApiParameter("end", date, description="last day, inclusive (default: today)"),
     OpenApiParameter("format", str, enum=["json", "csv"]),
 ]
 
 
-class CampaignRoiReportApi(APIView):
-    """ROI per campaign and day (staff only). `?format=csv` for a spreadsheet."""
+class CanViewCampaigns(IsAdminUser):
+    """Staff with the permission to view campaigns (marketers), not every staff account: revenue and
+    ROI are not a merchandiser's to read."""
 
-    permission_classes = (IsAdminUser,)
+    message = "Reports need the permission to view campaigns."
+
+    def has_permission(self, request, view) -> bool:
+        return super().has_permission(request, view) and request.user.has_perm("campaigns.view_campaign")
+
+
+class CampaignRoiReportApi(APIView):
+    """ROI per campaign and day (staff who may view campaigns). `?format=csv` for a spreadsheet."""
+
+    permission_classes = (CanViewCampaigns,)
     renderer_classes = (JSONRenderer, CSVRenderer)
 
     @extend_schema(
@@ -86,9 +96,10 @@ class CampaignRoiReportApi(APIView):
 
 
 class TrendReportApi(APIView):
-    """What shoppers photograph: item categories and colours per week and region (staff only)."""
+    """What shoppers photograph: item categories and colours per week and region (staff who may view
+    campaigns)."""
 
-    permission_classes = (IsAdminUser,)
+    permission_classes = (CanViewCampaigns,)
     renderer_classes = (JSONRenderer, CSVRenderer)
 
     @extend_schema(operation_id="report_trends", parameters=_REPORT_PARAMETERS, responses={200: dict}, tags=["reports"])
@@ -96,7 +107,9 @@ class TrendReportApi(APIView):
         params = date_range(request)
         rows = TrendReport(start=params["start"], end=params["end"]).generate()
         if request.accepted_renderer.format == "csv":
-            return Response(trends_csv(rows), content_type="text/csv; charset=utf-8")
+            response = Response(trends_csv(rows), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="trends-{params["start"]}-{params["end"]}.csv"'
+            return response
         return Response(
             {"start": params["start"], "end": params["end"], "weeks": [{**row, "week": row["week"].isoformat()} for row in rows]}
         )

@@ -1,6 +1,6 @@
 import uuid
 
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from shop.core.pictures import picture_suffix
@@ -30,7 +30,9 @@ class Campaign(models.Model):
     starts_on = models.DateField()
     ends_on = models.DateField(null=True, blank=True)
     budget = models.DecimalField(max_digits=12, decimal_places=2, default=0, validators=[MinValueValidator(0)])
-    currency = models.CharField(max_length=3, default="EUR")
+    # ISO 4217, as orders spell it: the ROI report counts orders of this currency against the spend
+    currency = models.CharField(max_length=3, default="EUR", validators=[
+        RegexValidator(r"^[A-Z]{3}$", "An ISO 4217 code in capitals, as orders have it (EUR, USD...).")])
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -46,6 +48,10 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
+
+    def clean_fields(self, exclude=None) -> None:
+        self.currency = (self.currency or "").strip().upper()  # `eur` is EUR, before the check
+        super().clean_fields(exclude)
 
 
 class SpendEntry(models.Model):

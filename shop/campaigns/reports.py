@@ -30,7 +30,7 @@ from shop.campaigns.models import Campaign, OrderCampaignAttribution, OrderLineA
 ZERO = Decimal("0.00")
 # a report's days: a period ends the day after its last, and its default start is 29 days before
 FIRST_REPORT_DAY, LAST_REPORT_DAY = date(1900, 1, 1), date(9998, 12, 31)
-MAX_REPORT_DAYS = 366  # end - start, for the API, its CSV and the admin's pages alike
+MAX_REPORT_DAYS = 366  # days in a report, both ends included: the API, its CSV and the admin's pages alike
 RATIO = Decimal("0.0001")
 # who scanned an ad: the shopper, or the random key left in place of one who was erased
 SCANNING_PERSON = Coalesce("shopper", "erased_shopper", output_field=UUIDField())
@@ -59,7 +59,7 @@ def period_problem(start: date, end: date) -> tuple[str, str] | None:
     FIRST_REPORT_DAY..LAST_REPORT_DAY)."""
     if end < start:
         return "end", "The end is before the start."
-    if (end - start).days > MAX_REPORT_DAYS:
+    if (end - start).days + 1 > MAX_REPORT_DAYS:
         return "start", f"At most {MAX_REPORT_DAYS} days per report."
     return None
 
@@ -239,13 +239,19 @@ class TrendReport:
             scan__result_kind="look",
             whole_image=False,
         ).annotate(week=TruncWeek("scan__created_at", output_field=DateField()))  # the local Monday
+        # counted in the database, grouped (a year of items never comes into memory), then put together
         counts: dict[tuple, dict] = defaultdict(lambda: {"categories": defaultdict(int), "colors": defaultdict(int), "items": 0})
-        for week, region, category, color in items.values_list("week", "scan__shopper__region", "category", "colors__0__name"):
+        grouped = items.order_by()
+        for week, region, category, n in (grouped.values_list("week", "scan__shopper__region", "category")
+                                          .annotate(n=Count("id"))):
             bucket = counts[(week, region or "unknown")]
-            bucket["items"] += 1
-            bucket["categories"][category] += 1
+            bucket["items"] += n
+            bucket["categories"][category] += n
+        for week, region, color, n in (grouped.exclude(colors__0__name=None)
+                                       .values_list("week", "scan__shopper__region", "colors__0__name")
+                                       .annotate(n=Count("id"))):
             if color:
-                bucket["colors"][color] += 1
+                counts[(week, region or "unknown")]["colors"][color] += n
         return [
             {
                 "week": week,

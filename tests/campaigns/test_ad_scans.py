@@ -367,6 +367,23 @@ def test_admin_shows_outdated_features_and_extracts_them_again(campaign_with_cre
     assert "features with keypoint frames" in page and "older format" not in page
 
 
+def test_extracting_features_again_for_many_creatives_goes_to_a_worker(campaign_with_creatives, staff, monkeypatch):
+    """Each takes a few hundred ms: a large selection would run past the web server's timeout, so it is
+    queued for a vision worker (run eagerly here) and the page answers at once."""
+    import shop.campaigns.admin as campaigns_admin
+    from vision.creatives import CreativeFeatures
+
+    monkeypatch.setattr(campaigns_admin, "EXTRACT_IN_REQUEST", 1)
+    _, _, creatives = campaign_with_creatives
+    chosen = [creatives[0][0], creatives[1][0]]
+    for creative in chosen:
+        AdCreative.objects.filter(pk=creative.pk).update(features=first_format(creative.features))
+    response = staff.post("/admin/campaigns/adcreative/", {
+        "action": "extract_features_again", "_selected_action": [c.pk for c in chosen]}, follow=True)
+    assert "2 creatives queued: a vision worker extracts their features again" in response.content.decode()
+    assert all(CreativeFeatures.from_bytes(bytes(AdCreative.objects.get(pk=c.pk).features)).has_frames for c in chosen)
+
+
 def test_extracting_features_again_reports_an_unreadable_artwork_and_goes_on(campaign_with_creatives, staff):
     from django.core.files.storage import default_storage
 

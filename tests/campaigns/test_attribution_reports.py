@@ -130,11 +130,33 @@ def test_reports_are_staff_only(db, client):
     assert client.get("/admin/campaigns/campaign/reports/roi/").status_code == 302  # to the login page
 
 
+def test_reports_need_the_permission_to_view_campaigns(db, client):
+    """A merchandiser (staff, catalog rights only) reads no revenue; a marketer given the view
+    permission does, in the API, its CSV and the admin's pages."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    merchandiser = get_user_model().objects.create_user("merch", password="a-long-password-1", is_staff=True)
+    client.force_login(merchandiser)
+    urls = ("/api/v1/reports/campaigns/roi/", "/api/v1/reports/trends/", "/api/v1/reports/trends/?format=csv",
+            "/admin/campaigns/campaign/reports/roi/", "/admin/campaigns/campaign/reports/trends/")
+    assert [client.get(url).status_code for url in urls] == [403] * 5
+    merchandiser.user_permissions.add(Permission.objects.get(codename="view_campaign"))
+    merchandiser = get_user_model().objects.get(pk=merchandiser.pk)  # permissions are cached per user object
+    client.force_login(merchandiser)
+    answers = [client.get(url) for url in urls]
+    assert [answer.status_code for answer in answers] == [200] * 5
+    assert answers[2]["Content-Disposition"].startswith('attachment; filename="trends-')
+
+
 def test_bad_dates_are_problems(staff):
     response = staff.get("/api/v1/reports/campaigns/roi/", {"start": "2026-02-30"})
     assert response.status_code == 400 and response.json()["errors"][0]["field"] == "start"
     response = staff.get("/api/v1/reports/campaigns/roi/", {"start": "2026-05-01", "end": "2026-04-01"})
     assert response.status_code == 400
+    # at most 366 days, both ends counted: a leap year is one report, a day more is not
+    assert staff.get("/api/v1/reports/trends/", {"start": "2024-01-01", "end": "2024-12-31"}).status_code == 200
+    assert staff.get("/api/v1/reports/trends/", {"start": "2024-01-01", "end": "2025-01-01"}).status_code == 400
     # days at the calendar's ends: the period's end + 1 day and its default start would overflow
     for url in ("/api/v1/reports/campaigns/roi/", "/api/v1/reports/trends/"):
         for params in ({"end": "9999-12-31"}, {"end": "0001-01-10"}, {"start": "0001-01-01", "end": "0001-02-01"}):
@@ -144,7 +166,7 @@ def test_bad_dates_are_problems(staff):
     for page in ("roi", "trends"):  # the admin's pages say what is wrong, and show their default period
         for params, error in (({"start": "9999-12-01", "end": "9999-12-31"}, "Ensure this value is less than or equal"),
                               ({"start": "2026-05-01", "end": "2026-04-01"}, "The end is before the start."),
-                              ({"start": "2025-01-01", "end": "2026-06-30"}, "At most 366 days per report.")):
+                              ({"start": "2025-01-01", "end": "2026-01-02"}, "At most 366 days per report.")):
             response = staff.get(f"/admin/campaigns/campaign/reports/{page}/", params)
             text = response.content.decode()
             assert response.status_code == 200 and error in text, (page, params)
@@ -186,3 +208,65 @@ def test_trend_report_weeks_are_the_local_mondays(staff, settings, zone):
                             colors=[{"name": "red", "hex": "#c81e28", "share": 0.7}])
     body = staff.get("/api/v1/reports/trends/?start=2026-11-23&end=2026-12-06").json()
     assert [(week["week"], week["items"]) for week in body["weeks"]] == [("2026-11-30", 1)]
+
+
+def test_trend_report_counts_each_item_once_per_week_and_region(staff):
+    """Counted in the database: items of one week and region add up by category and by main colour; an
+    item without colours counts in its category only; a shopper without a region is "unknown"."""
+    from shop.scans.models import Scan, ScanItem
+    from shop.shoppers.services import shopper_register
+
+    british, _ = shopper_register(platform="ios", locale="en-GB")
+    nowhere, _ = shopper_register(platform="ios")
+
+    def items(shopper, *kinds):
+        scan = Scan.objects.create(shopper=shopper, kind="look", status="done", result_kind="look")
+        for position, (category, colour) in enumerate(kinds):
+            ScanItem.objects.create(scan=scan, position=position, x0=0, y0=0, x1=1, y1=1, category=category,
+                                    score=0.9, colors=[{"name": colour, "hex": "#000000", "share": 0.6}] if colour else [])
+
+    items(british, ("bag", "red"), ("bag", "red"), ("shoe", "black"))
+    items(british, ("bag", None), ("dress", "red"))
+    items(nowhere, ("shoe", "white"))
+    weeks = staff.get("/api/v1/reports/trends/").json()["weeks"]
+    assert {week["region"]: (week["items"], week["categories"], week["colors"]) for week in weeks} == {
+        "GB": (5, {"bag": 3, "shoe": 1, "dress": 1}, {"red": 3, "black": 1}),
+        "unknown": (1, {"shoe": 1}, {"white": 1}),
+    }
+
+
+def test_what_the_reports_counted_by_cannot_be_changed_under_them(demo_catalog, staff):
+    """A campaign's currency is an ISO code in capitals (`eur` counted none of its EUR orders), fixed
+    once it has spend or scans; a scanned creative stays in its campaign (attribution finds the
+    campaign of a scanned ad through its creative). Attributions are not deleted from the admin."""
+    from django.core.exceptions import ValidationError
+
+    from shop.campaigns.models import AdCreative, Campaign, ScanAttribution
+
+    campaign, creative = make_campaign("spring-print", [Product.objects.first()])
+    campaign.currency = " eur"
+    campaign.full_clean()
+    assert campaign.currency == "EUR"
+    campaign.currency = "E1R"
+    with pytest.raises(ValidationError, match="ISO 4217"):
+        campaign.full_clean()
+
+    other, _ = make_campaign("summer-print", [])
+    page = staff.get(f"/admin/campaigns/campaign/{other.pk}/change/").content.decode()
+    assert 'name="currency"' in page  # no spend, no scans: still editable
+    SpendEntry.objects.create(campaign=campaign, date=TODAY, amount="10.00")
+    page = staff.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+    assert 'name="currency"' not in page and "EUR" in page
+
+    ad_scan(new_shopper_client(), creative, ago=timedelta(hours=1))
+    moved = staff.post(f"/admin/campaigns/adcreative/{creative.pk}/change/", {
+        "campaign": other.pk, "name": creative.name, "status": "active", "metadata": "{}",
+        "placements-TOTAL_FORMS": "0", "placements-INITIAL_FORMS": "0"})
+    assert "was recognised in 1 scans for its campaign" in moved.content.decode()
+    assert AdCreative.objects.get(pk=creative.pk).campaign_id == campaign.pk
+
+    attribution = ScanAttribution.objects.get()
+    listing = staff.get("/admin/campaigns/scanattribution/").content.decode()
+    assert "delete_selected" not in listing
+    assert staff.post(f"/admin/campaigns/scanattribution/{attribution.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert ScanAttribution.objects.filter(pk=attribution.pk).exists() and Campaign.objects.count() == 2
