@@ -145,7 +145,8 @@ class OrderListCreateApi(ListAPIView):
             with conflicts_as_problems():
                 try:
                     order = order_place(shopper=request.shopper, payment_token=token,
-                                        expected_total=expected[0], expected_currency=expected[1])
+                                        expected_total=expected[0], expected_currency=expected[1],
+                                        client_key=request.headers.get(HEADER) or "")
                 except PaymentPending as exc:
                     problem = Problem(status=503, code="payment_pending", order_id=str(exc.order.id),
                                       detail="The payment provider did not answer. Send the same checkout again: "
@@ -161,10 +162,12 @@ class OrderListCreateApi(ListAPIView):
         if response.status_code == 201 and response.data["status"] == Order.Status.PAYMENT_FAILED:
             # The declined order is stored (and so is this answer, for a retry with the same key);
             # the shopper's cart and the stock are as they were.
+            late = bool(response.data.get("payment_reference"))  # charged after it was given up: refunded
             declined = Problem(
                 status=402,
-                code="payment_declined",
-                detail="The payment was declined; nothing was charged.",
+                code="payment_refunded" if late else "payment_declined",
+                detail=("The payment came after this checkout was given up; it is refunded." if late
+                        else "The payment was declined; nothing was charged."),
                 order_id=response.data["id"],
                 failure_reason=response.data["payment_failure_reason"],
             )

@@ -109,6 +109,12 @@ class Order(models.Model):
     payment_reference = models.CharField(max_length=200, blank=True)
     refund_reference = models.CharField(max_length=200, blank=True, help_text="the provider's refund, once cancelled")
     payment_failure_reason = models.CharField(max_length=200, blank=True)
+    # the checkout's Idempotency-Key, if it had one: a retry under it finds this order even when the
+    # stored answer was lost (the order paid, the answer's write failing after)
+    client_key = models.CharField(max_length=255, blank=True)
+    # when a checkout last asked the provider to charge it: the reconciliation sweep leaves it alone
+    # until CHECKOUT_PENDING_SECONDS after that, so it never settles an order a retry is charging
+    payment_attempted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     fulfilled_at = models.DateTimeField(null=True, blank=True)
@@ -116,7 +122,12 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["shopper", "-created_at"])]
+        indexes = [
+            models.Index(fields=["shopper", "-created_at"]),
+            models.Index(fields=["shopper", "client_key"], condition=~models.Q(client_key=""), name="order_client_key"),
+            models.Index(fields=["payment_attempted_at"], condition=models.Q(status="pending_payment"),
+                         name="order_pending_attempts"),
+        ]
 
     def __str__(self) -> str:
         return f"order {self.id} ({self.status})"

@@ -27,7 +27,9 @@ class PaymentProvider(Protocol):
     def charge(self, amount: Decimal, currency: str, token: str, idempotency_key: str) -> PaymentResult:
         """Charge `amount` to the card behind `token`. The same `idempotency_key` must never
         charge twice: a retry returns the first attempt's result. A network failure or timeout raises
-        (any exception): checkout keeps the order pending and finds out later (`find_charge`)."""
+        (any exception): checkout keeps the order pending and finds out later (`find_charge`). A retry
+        of a checkout asks `find_charge` first, so a gateway that refuses a key reused with another
+        token (a wallet's fresh one) is not asked to charge again."""
         ...
 
     def find_charge(self, idempotency_key: str) -> PaymentResult | None:
@@ -45,8 +47,10 @@ class PaymentProvider(Protocol):
 class TestPaymentProvider:
     """A stand-in for a gateway that talks to none: `tok_declined` (and `tok_insufficient_funds`) are
     declined, any other `tok_...` token is charged, anything else is an invalid token. Like a gateway it
-    keeps each key's first result (in the cache, LEDGER_DAYS): a retry gets it again, whatever its
-    token, and `find_charge` reads it."""
+    keeps each key's first result (in Django's cache, LEDGER_DAYS): a retry gets it again, whatever its
+    token, and `find_charge` reads it. The ledger is shared by the processes only through a shared cache
+    (CACHE_URL); with the default per-process one, the worker's reconciliation finds no charge made by a
+    web process, and fails such a stuck order as not completed (no money moves here either way)."""
 
     DECLINES = {"tok_declined": "card_declined", "tok_insufficient_funds": "insufficient_funds"}
     LEDGER_DAYS = 30

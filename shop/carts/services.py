@@ -11,7 +11,7 @@ import logging
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -19,6 +19,7 @@ from catalog.models import Variant
 from shop.carts.models import CENT, MAX_LINE_QUANTITY, Cart, CartEvent, CartLine, Order, OrderLine
 from shop.carts.payments import PaymentResult, provider_at, provider_path
 from shop.carts.signals import order_placed
+from shop.core.idempotency import expired_before
 from shop.scans.models import Scan
 from shop.shoppers.models import Shopper
 
@@ -217,8 +218,8 @@ def _check_expected(total: Decimal, currency: str, expected_total: Decimal | Non
                            expected_total=None if expected_total is None else str(expected_total))
 
 
-def order_place(*, shopper: Shopper, payment_token: str,
-                expected_total: Decimal | None = None, expected_currency: str | None = None) -> Order:
+def order_place(*, shopper: Shopper, payment_token: str, expected_total: Decimal | None = None,
+                expected_currency: str | None = None, client_key: str = "") -> Order:
     """Turn the shopper's open cart into an order and charge it, in three steps, so that no charge is
     ever made for an order that is not stored, and no row stays locked while the gateway answers:
 
@@ -234,16 +235,28 @@ def order_place(*, shopper: Shopper, payment_token: str,
        left as it was.
 
     An order left pending (the process killed, step 3 failing, the shopper gone) is settled by the next
-    checkout of the cart or by `reconcile_pending_orders`, which asks the provider what became of the
-    charge. `expected_total` / `expected_currency`: what the app showed; another total is PriceChanged.
+    checkout of the cart (which asks the provider what became of the first charge before charging) or by
+    `reconcile_pending_orders`. `client_key`: the request's Idempotency-Key; a checkout under a key that
+    already made an order (within IDEMPOTENCY_KEY_TTL_HOURS) is that order, even when the stored answer
+    was lost. `expected_total` / `expected_currency`: what the app showed; another total is PriceChanged.
     Raises CartEmpty, ProductUnavailable, CurrencyMismatch, InsufficientStock or PriceChanged before
     anything is written or charged.
     """
-    order = _order_open(shopper=shopper, expected_total=expected_total, expected_currency=expected_currency)
+    order, resumed = _order_open(shopper=shopper, expected_total=expected_total, expected_currency=expected_currency,
+                                 client_key=client_key)
+    if order.status != Order.Status.PENDING_PAYMENT:
+        return order  # the checkout under this Idempotency-Key was settled already: its order, as it is
     provider = provider_at(order.payment_provider)
     try:
-        result = provider.charge(amount=order.total, currency=order.currency, token=payment_token,
-                                 idempotency_key=charge_key(order))
+        # A checkout sent again asks what became of its first charge before charging: a gateway that
+        # refuses a key reused with other parameters (a wallet's new token) still answers the first.
+        find_charge = getattr(provider, "find_charge", None) if resumed else None
+        result = find_charge(charge_key(order)) if find_charge else None
+        if result is None:
+            result = provider.charge(amount=order.total, currency=order.currency, token=payment_token,
+                                     idempotency_key=charge_key(order))
+    except (TypeError, AttributeError, NameError, ImportError):
+        raise  # a bug in the provider's code, not a gateway that did not answer: a 500 (the order stays pending)
     except Exception as exc:  # the gateway's client raises what it likes: any of it is "no answer"
         logger.warning("payment provider gave no answer; the order stays pending",
                        extra={"order_id": str(order.id), "error": repr(exc)[:300]})
@@ -252,12 +265,24 @@ def order_place(*, shopper: Shopper, payment_token: str,
 
 
 @transaction.atomic
-def _order_open(*, shopper: Shopper, expected_total: Decimal | None, expected_currency: str | None) -> Order:
+def _order_open(*, shopper: Shopper, expected_total: Decimal | None, expected_currency: str | None,
+                client_key: str = "") -> tuple[Order, bool]:
+    """Step 1 of `order_place`: (the order to charge, whether it was written by an earlier try)."""
     cart = Cart.objects.select_for_update().filter(shopper=shopper, status=Cart.Status.OPEN).first()
+    if client_key:
+        earlier = Order.objects.filter(shopper=shopper, client_key=client_key,
+                                       created_at__gte=expired_before()).order_by("-created_at").first()
+        if earlier is not None and earlier.status != Order.Status.PENDING_PAYMENT:
+            return earlier, True
     pending = _pending_order(cart) if cart else None
     if pending is not None:  # the same checkout again: its order, captured then, is what is charged
-        _check_expected(pending.total, pending.currency, expected_total, expected_currency)
-        return pending
+        if (expected_total is not None and expected_total != pending.total) or (
+                expected_currency and expected_currency != pending.currency):
+            raise PriceChanged("This cart's checkout waits for its payment at another total than the one shown.",
+                               total=str(pending.total), currency=pending.currency, order_id=str(pending.id),
+                               expected_total=None if expected_total is None else str(expected_total))
+        Order.objects.filter(pk=pending.pk).update(payment_attempted_at=timezone.now())
+        return pending, True
     lines = list(cart.lines.select_related("variant__product").order_by("variant_id")) if cart else []
     if not lines:
         raise CartEmpty("The cart is empty.")
@@ -325,24 +350,33 @@ def _order_open(*, shopper: Shopper, expected_total: Decimal | None, expected_cu
         total=total,
         item_count=sum(line.quantity for line in captured),
         payment_provider=provider_path(),
+        client_key=client_key,
+        payment_attempted_at=timezone.now(),
     )
     for line in captured:
         line.order = order
     OrderLine.objects.bulk_create(captured)
-    return order
+    return order, False
 
 
 @transaction.atomic
-def order_settle(*, order: Order, result: PaymentResult) -> Order:
+def order_settle(*, order: Order, result: PaymentResult, attempted_before=None) -> Order:
     """Record the provider's `result` for a pending order (step 3 of `order_place`; the sweep's too).
 
     An order settled meanwhile (a concurrent try of the same checkout, the sweep) is returned as it is,
     but for one case: a charge that succeeded for an order the sweep had given up on (the provider had
-    not heard of it when asked, and the first try's answer came later) is refunded at once."""
+    not heard of it when asked, and a try's answer came later) is refunded at once, or marked for the
+    sweep to refund if the provider does not answer. `attempted_before` (the sweep's): an order that a
+    checkout took up again since is left pending, its retry settles it.
+
+    A receiver of `order_placed` that raises does not undo the payment's record: its writes are rolled
+    back (a savepoint) and the failure logged; the order is paid, with its cart closed."""
     order = Order.objects.select_for_update().get(pk=order.pk)
     if order.status != Order.Status.PENDING_PAYMENT:
         if result.ok and order.status == Order.Status.PAYMENT_FAILED and not order.payment_reference:
             _refund_late_charge(order, result)
+        return order
+    if attempted_before is not None and order.payment_attempted_at and order.payment_attempted_at >= attempted_before:
         return order
     if not result.ok:
         _restock(list(order.lines.all()))
@@ -356,33 +390,64 @@ def order_settle(*, order: Order, result: PaymentResult) -> Order:
     order.payment_reference = result.reference
     order.paid_at = timezone.now()
     order.save(update_fields=["status", "payment_reference", "paid_at"])
-    # Its cart did not change while the order was pending (`_refuse_while_pending`): close it.
-    Cart.objects.filter(pk=order.cart_id, status=Cart.Status.OPEN).update(
-        status=Cart.Status.ORDERED, closed_at=order.paid_at, updated_at=order.paid_at)
-    order_placed.send(sender=Order, order=order)
+    _close_cart(order)
+    try:
+        with transaction.atomic():
+            order_placed.send(sender=Order, order=order)
+    except DatabaseError as exc:
+        if connection.needs_rollback or not connection.is_usable():
+            raise  # the database itself failed: the whole record is undone, the order stays pending
+        logger.exception("a receiver of order_placed failed; the order is paid without its writes",
+                         extra={"order_id": str(order.id), "error": repr(exc)[:300]})
+    except Exception as exc:
+        logger.exception("a receiver of order_placed failed; the order is paid without its writes",
+                         extra={"order_id": str(order.id), "error": repr(exc)[:300]})
     return order
 
 
+def _close_cart(order: Order) -> None:
+    """Its cart did not change while the order was pending (`_refuse_while_pending`): close it."""
+    Cart.objects.filter(pk=order.cart_id, status=Cart.Status.OPEN).update(
+        status=Cart.Status.ORDERED, closed_at=order.paid_at, updated_at=order.paid_at)
+
+
 def _refund_late_charge(order: Order, result: PaymentResult) -> None:
+    """Refund a charge that came for an order given up. Its reference is kept whatever happens: a refund
+    the provider does not answer is due (payment_reference without refund_reference) and the sweep
+    tries it again."""
     order.payment_reference = result.reference
-    refund = provider_at(order.payment_provider).refund(result.reference, order.total, order.currency,
-                                                        f"refund:{order.id}")
-    if refund.ok:
-        order.refund_reference = refund.reference[:200]
-        logger.warning("a charge came after its order was given up: refunded",
-                       extra={"order_id": str(order.id), "reference": result.reference})
-    else:
-        logger.error("a charge came after its order was given up and its refund was refused: refund it by hand",
-                     extra={"order_id": str(order.id), "reference": result.reference, "reason": refund.failure_reason})
-    order.save(update_fields=["payment_reference", "refund_reference"])
+    order.save(update_fields=["payment_reference"])
+    logger.warning("a charge came after its order was given up: refunding it",
+                   extra={"order_id": str(order.id), "reference": result.reference})
+    _refund_due(order)
+
+
+def _refund_due(order: Order) -> bool:
+    """Try the refund of a given-up order's late charge; True once refunded."""
+    try:
+        refund = provider_at(order.payment_provider).refund(order.payment_reference, order.total, order.currency,
+                                                            f"refund:{order.id}")
+    except Exception as exc:
+        logger.error("a late charge's refund got no answer; the sweep tries again",
+                     extra={"order_id": str(order.id), "error": repr(exc)[:300]})
+        return False
+    if not refund.ok:
+        logger.error("a late charge's refund was refused: refund it by hand",
+                     extra={"order_id": str(order.id), "reference": order.payment_reference,
+                            "reason": refund.failure_reason})
+        return False
+    order.refund_reference = refund.reference[:200]
+    order.save(update_fields=["refund_reference"])
+    return True
 
 
 NOT_COMPLETED = "not_completed"  # the reason of an order whose charge the provider never received
 
 
-def order_reconcile(*, order: Order) -> Order:
+def order_reconcile(*, order: Order, attempted_before=None) -> Order:
     """Settle a pending order from what the provider knows of its charge: paid, declined, or (never
-    received: the checkout stopped before the charge) failed as `not_completed`, its stock put back."""
+    received: the checkout stopped before the charge) failed as `not_completed`, its stock put back.
+    `attempted_before`: leave it pending if a checkout took it up since (see `order_settle`)."""
     order = Order.objects.get(pk=order.pk)
     if order.status != Order.Status.PENDING_PAYMENT:
         raise OrderStatusConflict(f"A {order.get_status_display()} order has nothing to reconcile.",
@@ -392,27 +457,34 @@ def order_reconcile(*, order: Order) -> Order:
         raise CartError(f"The payment provider ({order.payment_provider}) cannot look up a charge; "
                         "the order stays pending.")
     result = provider.find_charge(charge_key(order))
-    return order_settle(order=order, result=result or PaymentResult(ok=False, failure_reason=NOT_COMPLETED))
+    return order_settle(order=order, result=result or PaymentResult(ok=False, failure_reason=NOT_COMPLETED),
+                        attempted_before=attempted_before)
 
 
 def orders_reconcile(*, older_than_seconds: int, now=None) -> dict[str, int]:
-    """Reconcile the orders pending for longer than `older_than_seconds` (longer than a checkout takes,
-    its gateway call included). Returns how many were found paid, declined or not completed, and how
-    many could not be asked about (left pending for the next run)."""
+    """Reconcile the orders no checkout has tried to charge for `older_than_seconds` (longer than a
+    checkout takes, its gateway call included), and refund the late charges of orders given up whose
+    refund did not go through. Returns how many were found paid, declined or not completed, how many
+    could not be asked about (left for the next run), and how many late charges were refunded."""
     before = (now or timezone.now()) - timedelta(seconds=older_than_seconds)
-    counts = {"paid": 0, "payment_failed": 0, NOT_COMPLETED: 0, "unreachable": 0}
-    stale = Order.objects.filter(status=Order.Status.PENDING_PAYMENT, created_at__lt=before).order_by("created_at")
-    for order in stale.only("pk"):
+    counts = {"paid": 0, "payment_failed": 0, NOT_COMPLETED: 0, "unreachable": 0, "refunded": 0}
+    stale = Order.objects.filter(status=Order.Status.PENDING_PAYMENT, payment_attempted_at__lt=before)
+    for order in stale.order_by("payment_attempted_at").only("pk"):
         try:
-            settled = order_reconcile(order=order)
+            settled = order_reconcile(order=order, attempted_before=before)
         except OrderStatusConflict:
             continue  # settled meanwhile by the shopper's own retry
         except Exception:  # the provider down or refusing: the next run asks again
             logger.exception("could not reconcile a pending order", extra={"order_id": str(order.pk)})
             counts["unreachable"] += 1
             continue
+        if settled.status == Order.Status.PENDING_PAYMENT:
+            continue  # a retry took it up meanwhile
         reason = NOT_COMPLETED if settled.payment_failure_reason == NOT_COMPLETED else settled.status
         counts[reason] = counts.get(reason, 0) + 1
+    due = Order.objects.filter(status=Order.Status.PAYMENT_FAILED, refund_reference="").exclude(payment_reference="")
+    for order in due.order_by("created_at"):
+        counts["refunded"] += _refund_due(order)
     return counts
 
 

@@ -81,10 +81,7 @@ def _claim(request, key: str, request_fingerprint: str) -> tuple[IdempotencyReco
     if created:
         return record, None
     now = timezone.now()
-    if record.created_at < expired_before(now) or (
-        record.status_code == IN_PROGRESS
-        and record.created_at < now - timedelta(seconds=settings.IDEMPOTENCY_IN_PROGRESS_SECONDS)
-    ):  # a new request under an old key, or a claim whose request died: this one takes it
+    if record.created_at < expired_before(now):  # a new request under an old key: this one takes it
         record.fingerprint, record.status_code, record.response_body = request_fingerprint, IN_PROGRESS, {}
         record.created_at = now
         return record, None
@@ -94,6 +91,10 @@ def _claim(request, key: str, request_fingerprint: str) -> tuple[IdempotencyReco
             code="idempotency_key_reused",
             detail="This Idempotency-Key was used with a different request; use a new key.",
         )
+    if record.status_code == IN_PROGRESS and record.created_at < now - timedelta(
+            seconds=settings.IDEMPOTENCY_IN_PROGRESS_SECONDS):  # a claim whose request died: this one takes it
+        record.created_at = now
+        return record, None
     if record.status_code == IN_PROGRESS:
         problem = Problem(status=409, code="request_in_progress",
                           detail="A request with this Idempotency-Key is still being processed; retry shortly.")

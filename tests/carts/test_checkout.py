@@ -186,6 +186,9 @@ class KeyKeepingGateway:
         if idempotency_key not in self.results:
             self.charged.append((amount, currency))
             self.results[idempotency_key] = PaymentResult(ok=True, reference=f"gw_{len(self.charged)}")
+            self.tokens[idempotency_key] = token
+        elif self.tokens.get(idempotency_key, token) != token:  # as Stripe does
+            raise ValueError("Keys for idempotent requests can only be used with the same parameters")
         if KeyKeepingGateway.lose_answers:
             KeyKeepingGateway.lose_answers -= 1
             raise TimeoutError("read timed out")
@@ -195,6 +198,9 @@ class KeyKeepingGateway:
         return self.results.get(idempotency_key)
 
     def refund(self, reference, amount, currency, idempotency_key):
+        if KeyKeepingGateway.refunds_fail:
+            KeyKeepingGateway.refunds_fail -= 1
+            raise ConnectionError("gateway unreachable")
         self.refunded.append((reference, amount))
         return PaymentResult(ok=True, reference=f"re_{reference}")
 
@@ -202,7 +208,7 @@ class KeyKeepingGateway:
 @pytest.fixture
 def gateway(settings):
     KeyKeepingGateway.results, KeyKeepingGateway.charged, KeyKeepingGateway.refunded = {}, [], []
-    KeyKeepingGateway.lose_answers = 0
+    KeyKeepingGateway.tokens, KeyKeepingGateway.lose_answers, KeyKeepingGateway.refunds_fail = {}, 0, 0
     settings.PAYMENT_PROVIDER = "tests.carts.test_checkout.KeyKeepingGateway"
     return KeyKeepingGateway
 
@@ -217,7 +223,9 @@ def test_a_reused_idempotency_key_never_stands_for_an_earlier_orders_charge(shop
     add(shopper_client, make_variant(price="10.00"))
     first = checkout(shopper_client, HTTP_IDEMPOTENCY_KEY="1").json()
     assert checkout(shopper_client, HTTP_IDEMPOTENCY_KEY="1").json()["id"] == first["id"]  # a retry: charged once
-    IdempotencyRecord.objects.update(created_at=F("created_at") - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS + 1))
+    aged = F("created_at") - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS + 1)
+    IdempotencyRecord.objects.update(created_at=aged)
+    Order.objects.update(created_at=aged)
     add(shopper_client, make_variant(price="99.00"))
     second = checkout(shopper_client, HTTP_IDEMPOTENCY_KEY="1").json()
     assert second["status"] == "paid" and second["id"] != first["id"]
@@ -225,27 +233,29 @@ def test_a_reused_idempotency_key_never_stands_for_an_earlier_orders_charge(shop
     assert second["payment_reference"] != first["payment_reference"]
 
 
-def test_a_checkout_that_fails_after_the_charge_keeps_its_order_and_is_charged_once(shopper_client, gateway):
-    """A failure after the charge (a receiver of order_placed, the database going away) answers 503 and
-    leaves the order stored, pending, with its stock held and its cart unchangeable; the app sends the
-    checkout again, without the Idempotency-Key it never had or with a new one and a new wallet token,
-    and the gateway's answer to the first charge pays the order. After a decline, a new attempt is a
-    new charge."""
+def test_a_checkout_that_fails_after_the_charge_keeps_its_order_and_is_charged_once(
+        shopper_client, gateway, monkeypatch):
+    """A failure after the charge (the database going away while the payment is recorded) answers 503
+    and leaves the order stored, pending, with its stock held and its cart unchangeable; the app sends
+    the checkout again, without the Idempotency-Key it never had or with a new one and a new wallet
+    token (which a Stripe-like gateway refuses under the same key), and the first charge, looked up,
+    pays the order. After a decline, a new attempt is a new charge."""
     from django import db
 
-    failures = [db.OperationalError("server closed the connection unexpectedly")]
+    import shop.carts.services as services
 
-    def fails_once(sender, order, **kwargs):
+    failures = [db.OperationalError("server closed the connection unexpectedly")]
+    close_cart = services._close_cart
+
+    def fails_once(order):
         if failures:
             raise failures.pop()
+        close_cart(order)
 
+    monkeypatch.setattr(services, "_close_cart", fails_once)
     tee = make_variant(price="30.00", stock=2)
     add(shopper_client, tee)
-    order_placed.connect(fails_once)
-    try:
-        undone = checkout(shopper_client)
-    finally:
-        order_placed.disconnect(fails_once)
+    undone = checkout(shopper_client)
     assert undone.status_code == 503
     pending = Order.objects.get()
     assert pending.status == "pending_payment" and Variant.objects.get(id=tee.id).stock == 1
@@ -332,15 +342,17 @@ def test_stale_pending_orders_are_settled_from_the_providers_records(shopper_cli
     tee, cap = make_variant(price="10.00", stock=1), make_variant(price="20.00", stock=1)
     add(never_charged_shopper, tee)
     add(charged_shopper, cap)
-    never_charged = _order_open(shopper=never_charged_shopper.shopper, expected_total=None, expected_currency=None)
+    never_charged, _ = _order_open(shopper=never_charged_shopper.shopper, expected_total=None, expected_currency=None)
     gateway.lose_answers = 1
     assert checkout(charged_shopper).status_code == 503
     charged = Order.objects.get(shopper=charged_shopper.shopper)
     assert Variant.objects.get(id=tee.id).stock == Variant.objects.get(id=cap.id).stock == 0
 
-    assert reconcile_pending_orders() == {"paid": 0, "payment_failed": 0, "not_completed": 0, "unreachable": 0}
-    Order.objects.update(created_at=F("created_at") - timedelta(seconds=settings.CHECKOUT_PENDING_SECONDS + 1))
-    assert reconcile_pending_orders() == {"paid": 1, "payment_failed": 0, "not_completed": 1, "unreachable": 0}
+    nothing = {"paid": 0, "payment_failed": 0, "not_completed": 0, "unreachable": 0, "refunded": 0}
+    assert reconcile_pending_orders() == nothing
+    Order.objects.update(payment_attempted_at=F("payment_attempted_at")
+                         - timedelta(seconds=settings.CHECKOUT_PENDING_SECONDS + 1))
+    assert reconcile_pending_orders() == {**nothing, "paid": 1, "not_completed": 1}
 
     never_charged.refresh_from_db()
     charged.refresh_from_db()
@@ -350,9 +362,96 @@ def test_stale_pending_orders_are_settled_from_the_providers_records(shopper_cli
     assert Variant.objects.get(id=cap.id).stock == 0 and Cart.objects.get(id=charged.cart_id).status == "ordered"
     assert gateway.charged == [(Decimal("20.00"), "EUR")]
 
+    # A charge that still comes for the order given up is refunded; a refund the gateway does not answer
+    # is kept due, and the sweep refunds it.
+    gateway.refunds_fail = 1
     late = order_settle(order=never_charged, result=PaymentResult(ok=True, reference="gw_late"))
-    assert (late.status, late.payment_reference, late.refund_reference) == ("payment_failed", "gw_late", "re_gw_late")
-    assert gateway.refunded == [("gw_late", Decimal("10.00"))] and placed == [(charged.id, "paid", True)]
+    assert (late.status, late.payment_reference, late.refund_reference) == ("payment_failed", "gw_late", "")
+    assert gateway.refunded == [] and reconcile_pending_orders() == {**nothing, "refunded": 1}
+    late.refresh_from_db()
+    assert late.refund_reference == "re_gw_late" and gateway.refunded == [("gw_late", Decimal("10.00"))]
+    assert reconcile_pending_orders() == nothing and placed == [(charged.id, "paid", True)]
+
+
+def test_the_sweep_leaves_an_order_that_a_retry_is_charging(shopper_client, gateway, settings):
+    """The sweep asks the gateway about an order whose checkout stopped long ago; meanwhile the shopper
+    sends it again (it takes the order up and charges). The sweep must not fail it and put its stock
+    back under the retry's charge: it leaves it to the retry."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from shop.carts.tasks import reconcile_pending_orders
+
+    tee = make_variant(price="15.00", stock=1)
+    add(shopper_client, tee)
+    gateway.lose_answers = 1
+    assert checkout(shopper_client).status_code == 503
+    order = Order.objects.get()
+    gateway.results = {}  # as if the gateway never received that first charge
+    Order.objects.update(payment_attempted_at=timezone.now() - timedelta(seconds=settings.CHECKOUT_PENDING_SECONDS + 1))
+    original = KeyKeepingGateway.find_charge
+
+    def retry_meanwhile(self, idempotency_key):
+        answer = original(self, idempotency_key)  # nothing yet
+        KeyKeepingGateway.find_charge = original
+        retried.append(checkout(shopper_client))  # the shopper's retry takes the order up and is charged
+        return answer
+
+    retried = []
+    KeyKeepingGateway.find_charge = retry_meanwhile
+    try:
+        counts = reconcile_pending_orders()
+    finally:
+        KeyKeepingGateway.find_charge = original
+    assert retried[0].status_code == 201 and retried[0].json()["id"] == str(order.id)
+    assert counts["not_completed"] == 0
+    order.refresh_from_db()
+    assert order.status == "paid" and Variant.objects.get(id=tee.id).stock == 0 and gateway.refunded == []
+
+
+def test_a_failing_receiver_of_order_placed_does_not_undo_the_payment(shopper_client, gateway, placed, caplog):
+    """The money is taken: a receiver that raises (attribution broken) costs its own writes, logged,
+    not the order's record, which would otherwise stay pending, its cart locked, on every retry."""
+    def broken(sender, order, **kwargs):
+        raise RuntimeError("attribution is broken")
+
+    add(shopper_client, make_variant(price="7.00"))
+    order_placed.connect(broken)
+    try:
+        response = checkout(shopper_client)
+    finally:
+        order_placed.disconnect(broken)
+    assert response.status_code == 201 and response.json()["status"] == "paid"
+    assert "a receiver of order_placed failed" in caplog.text
+    assert shopper_client.get("/api/v1/cart/").json()["lines"] == []
+
+
+def test_a_checkout_whose_stored_answer_was_lost_is_found_by_its_key(shopper_client, gateway):
+    """The order was paid but its answer never stored (the database gone just after); the app sends the
+    same checkout under the same key, having added an item meanwhile: it gets the paid order, and the
+    new cart is not charged under that key."""
+    from shop.core.models import IdempotencyRecord
+
+    add(shopper_client, make_variant(price="20.00"))
+    first = checkout(shopper_client, HTTP_IDEMPOTENCY_KEY="checkout-7")
+    IdempotencyRecord.objects.all().delete()  # the stored answer lost
+    add(shopper_client, make_variant(price="3.00"))
+    again = checkout(shopper_client, HTTP_IDEMPOTENCY_KEY="checkout-7")
+    assert again.status_code == 201 and again.json()["id"] == first.json()["id"]
+    assert gateway.charged == [(Decimal("20.00"), "EUR")]
+    assert len(shopper_client.get("/api/v1/cart/").json()["lines"]) == 1  # the new cart waits for its own
+
+
+def test_a_payment_provider_without_what_checkout_needs_fails_the_system_check(settings):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.PAYMENT_PROVIDER = "tests.carts.conftest.RecordingPaymentProvider"  # charge only
+    with pytest.raises(SystemCheckError, match="lacks find_charge, refund"):
+        call_command("check")
+    settings.PAYMENT_PROVIDER = "tests.carts.test_checkout.KeyKeepingGateway"
+    call_command("check")
 
 
 def test_no_row_stays_locked_while_the_gateway_answers(transactional_db, gateway):
