@@ -331,5 +331,16 @@ class ScanAttributionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    def has_delete_permission(self, request, obj=None):
-        return False  # a campaign's scans are its history: the reports count them
+    # A campaign's scans are its history, which the reports count: not deleted one by one here. (The
+    # permission itself stays, so that deleting a whole campaign still takes its history with it, and a
+    # creative's delete page lists its scans as what protects it.)
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "show_delete": False})
+
+    def delete_view(self, request, object_id, extra_context=None):
+        raise PermissionDenied

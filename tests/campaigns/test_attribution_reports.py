@@ -268,5 +268,7 @@ def test_what_the_reports_counted_by_cannot_be_changed_under_them(demo_catalog, 
     attribution = ScanAttribution.objects.get()
     listing = staff.get("/admin/campaigns/scanattribution/").content.decode()
     assert "delete_selected" not in listing
+    page = staff.get(f"/admin/campaigns/scanattribution/{attribution.pk}/change/").content.decode()
+    assert f"/admin/campaigns/scanattribution/{attribution.pk}/delete/" not in page
     assert staff.post(f"/admin/campaigns/scanattribution/{attribution.pk}/delete/", {"post": "yes"}).status_code == 403
     assert ScanAttribution.objects.filter(pk=attribution.pk).exists() and Campaign.objects.count() == 2

@@ -92,8 +92,13 @@ def test_reports_and_admin_are_staff_only(a_and_b, client):
     admin = a.get("/admin/")
     assert admin.status_code == 302 and admin["Location"].startswith("/admin/login/")
     assert not client.login(username=a.shopper.user.username, password="")
+    from django.contrib.auth.models import Permission
+
     staff = get_user_model().objects.create_user("marketer", password="a-long-password-1", is_staff=True)
     client.force_login(staff)
+    assert client.get("/api/v1/reports/trends/").status_code == 403  # staff, but not allowed campaigns
+    staff.user_permissions.add(Permission.objects.get(codename="view_campaign"))
+    client.force_login(get_user_model().objects.get(pk=staff.pk))
     assert client.get("/api/v1/reports/trends/").status_code == 200
 
 
