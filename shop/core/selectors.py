@@ -63,8 +63,12 @@ def broker_check() -> dict:
 
 @_timed
 def storage_check() -> dict:
-    # exists() reaches the backend (a HEAD request on S3) without writing anything.
-    default_storage.exists("readyz-probe")
+    if settings.STORAGE_BACKEND == "s3":
+        # HEAD on the bucket: a missing, misspelt or forbidden bucket fails here (a HEAD on an object
+        # answers 404 for a missing bucket too, which reads as "no such file" and passed)
+        default_storage.connection.meta.client.head_bucket(Bucket=settings.AWS_STORAGE_BUCKET_NAME)
+    else:
+        default_storage.exists("readyz-probe")
     return {"ok": True, "backend": settings.STORAGE_BACKEND}
 
 

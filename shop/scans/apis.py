@@ -5,19 +5,21 @@ import time
 
 from django.conf import settings
 from django.db import transaction
-from django.http import FileResponse
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.serializers import ProductHitSerializer
 from shop import vision_adapter
 from shop.core.idempotency import fingerprint, idempotent
+from shop.core.parsers import JSONParser
 from shop.core.problems import Problem
+from shop.core.storage_errors import storage_error_code, storage_refused
 from shop.scans import uploads
 from shop.scans.filters import filters_to_json
 from shop.scans.models import Scan
@@ -162,10 +164,10 @@ class ScanRefineApi(APIView):
             raise Problem(status=404, code="not_found", detail="No such scan.")
         form = RefineInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        if not scan.photo:
-            raise Problem(status=410, code="photo_deleted", detail="This scan's photo was deleted after the retention period.")
-        with scan.photo.open("rb") as f:
-            picture = vision_adapter.decode(f.read()).image
+        try:
+            picture = vision_adapter.decode(_stored_photo(scan)).image
+        except vision_adapter.ImageRejected as exc:  # stored under other limits than today's
+            raise Problem(status=422, code="photo_unusable", detail=f"This scan's photo cannot be read now: {exc}") from exc
         data = form.validated_data
         result = refine_search(
             picture=picture,
@@ -189,7 +191,7 @@ class UploadApi(APIView):
 
 
 class ScanPhotoApi(APIView):
-    """The stored (cleaned) photo of one of the shopper's own scans, with local storage."""
+    """The stored (cleaned) photo of one of the shopper's own scans, from local storage or S3."""
 
     permission_classes = (IsShopper,)
 
@@ -198,8 +200,25 @@ class ScanPhotoApi(APIView):
         scan = scans_of(shopper=request.shopper).filter(id=scan_id).first()
         if scan is None:
             raise Problem(status=404, code="not_found", detail="No such scan.")
-        if not scan.photo:
-            raise Problem(status=410, code="photo_deleted", detail="This scan's photo was deleted after the retention period.")
-        response = FileResponse(scan.photo.open("rb"), content_type="image/jpeg")
+        response = HttpResponse(_stored_photo(scan), content_type="image/jpeg")
         response["Cache-Control"] = "private, max-age=3600"
         return response
+
+
+def _stored_photo(scan: Scan) -> bytes:
+    """The scan's stored photo, read whole (a few MB at most): a photo that is gone is a 410 before any
+    byte is sent, whether the purge cleared it, the bucket's lifecycle rule expired it first, or the
+    storage will not give it (archived)."""
+    gone = Problem(status=410, code="photo_deleted", detail="This scan's photo was deleted after the retention period.")
+    if not scan.photo:
+        raise gone
+    try:
+        with scan.photo.open("rb") as f:
+            return f.read()
+    except FileNotFoundError as exc:
+        raise gone from exc
+    except Exception as exc:
+        if storage_refused(exc):
+            raise Problem(status=410, code="photo_unavailable",
+                          detail=f"The storage no longer gives this scan's photo ({storage_error_code(exc)}).") from exc
+        raise

@@ -10,6 +10,17 @@ from shop.scans.filters import SearchFiltersSerializer
 from shop.scans.models import Scan
 
 
+class _JSONField(serializers.JSONField):
+    """DRF's, but JSON text nested too deeply for Python's decoder (a RecursionError, which DRF does not
+    catch: a multipart field is decoded here) is this field's error, not a 500."""
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except RecursionError:
+            self.fail("invalid")
+
+
 class ScanCreateInputSerializer(serializers.Serializer):
     photo = serializers.FileField(required=False, allow_empty_file=True, help_text="JPEG, PNG, WebP or HEIC/HEIF; checked by content")
     upload_key = serializers.CharField(
@@ -20,13 +31,13 @@ class ScanCreateInputSerializer(serializers.Serializer):
         default=Scan.Kind.AUTO,
         help_text="auto: a registered ad if one is recognised, else shop the look; ad or look: only that",
     )
-    filters = serializers.JSONField(required=False, help_text="search filters for every item (a JSON object)")
+    filters = _JSONField(required=False, help_text="search filters for every item (a JSON object)")
 
     def validate_filters(self, value):
         if isinstance(value, str):  # multipart sends the object as text
             try:
                 value = json.loads(value)
-            except json.JSONDecodeError as exc:
+            except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
                 raise serializers.ValidationError("not valid JSON") from exc
         filters = SearchFiltersSerializer(data=value)
         filters.is_valid(raise_exception=True)

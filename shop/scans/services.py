@@ -127,14 +127,23 @@ def stale_scan_ids(*, now=None) -> list:
 
 
 def scan_photos_purge(*, now=None) -> int:
-    """Delete the photo files of scans older than SCAN_RETENTION_DAYS; their results stay."""
+    """Delete the photo files of scans older than SCAN_RETENTION_DAYS, oldest first; their results stay.
+    A file the storage will not delete (busy, access refused, an object lock) is logged and tried again
+    on the next run; it does not stop the others."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.SCAN_RETENTION_DAYS)
-    purged = 0
-    for scan in Scan.objects.filter(created_at__lt=cutoff, photo_deleted_at__isnull=True).exclude(photo=""):
+    purged, kept = 0, 0
+    old = Scan.objects.filter(created_at__lt=cutoff, photo_deleted_at__isnull=True).exclude(photo="")
+    for scan in old.order_by("created_at"):
         name = scan.photo.name
-        scan.photo.storage.delete(name)
+        try:
+            scan.photo.storage.delete(name)
+        except Exception as exc:  # botocore's errors, OSError on local storage
+            logger.warning("scan photo not deleted; the next purge tries again",
+                           extra={"scan_id": str(scan.id), "error": repr(exc)[:300]})
+            kept += 1
+            continue
         Scan.objects.filter(id=scan.id).update(photo="", photo_deleted_at=timezone.now())
         purged += 1
-    if purged:
-        logger.info("scan photos purged", extra={"count": purged, "cutoff": cutoff.isoformat()})
+    if purged or kept:
+        logger.info("scan photos purged", extra={"count": purged, "kept": kept, "cutoff": cutoff.isoformat()})
     return purged

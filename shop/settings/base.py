@@ -97,6 +97,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "shop.core.problems.drf_exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "shop.core.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "shop.core.problems.ProblemJSONRenderer",
@@ -110,6 +115,8 @@ REST_FRAMEWORK = {
         "shop.shoppers.throttles.CheckoutIpThrottle",
         "shop.shoppers.throttles.UploadShopperThrottle",
         "shop.shoppers.throttles.UploadIpThrottle",
+        "shop.shoppers.throttles.RefineShopperThrottle",
+        "shop.shoppers.throttles.RefineIpThrottle",
     ],
     # The client IP is REMOTE_ADDR (0), or the Nth address from the right of X-Forwarded-For behind
     # N trusted proxies; DRF's default (None) trusts the whole, client-written header.
@@ -148,6 +155,8 @@ THROTTLE_CHECKOUTS_PER_SHOPPER = env.str("THROTTLE_CHECKOUTS_PER_SHOPPER", defau
 THROTTLE_CHECKOUTS_PER_IP = env.str("THROTTLE_CHECKOUTS_PER_IP", default="60/min")
 THROTTLE_UPLOADS_PER_SHOPPER = env.str("THROTTLE_UPLOADS_PER_SHOPPER", default="60/min")
 THROTTLE_UPLOADS_PER_IP = env.str("THROTTLE_UPLOADS_PER_IP", default="300/min")
+THROTTLE_REFINES_PER_SHOPPER = env.str("THROTTLE_REFINES_PER_SHOPPER", default="60/min")
+THROTTLE_REFINES_PER_IP = env.str("THROTTLE_REFINES_PER_IP", default="300/min")
 
 # A cache shared by every process (Redis) for throttling counts; empty: per-process memory (one machine).
 CACHE_URL = env.str("CACHE_URL", default="")

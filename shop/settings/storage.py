@@ -1,3 +1,5 @@
+from botocore.config import Config as BotoConfig
+
 from shop.settings.env import VAR_DIR, env
 
 MEDIA_ROOT = VAR_DIR / "media"
@@ -15,6 +17,13 @@ if STORAGE_BACKEND == "s3":
     AWS_QUERYSTRING_EXPIRE = env.int("AWS_QUERYSTRING_EXPIRE", default=3600)
     AWS_DEFAULT_ACL = None
     AWS_S3_FILE_OVERWRITE = False
+    # botocore's defaults (60 s to connect, 60 s a read, with retries) let one stalled call outlast a
+    # scan's time limit (which then fails the scan for good) and hold a web thread for minutes
+    AWS_S3_CLIENT_CONFIG = BotoConfig(
+        connect_timeout=env.float("AWS_S3_CONNECT_TIMEOUT", default=3.0),
+        read_timeout=env.float("AWS_S3_READ_TIMEOUT", default=15.0),
+        retries={"mode": "standard", "max_attempts": env.int("AWS_S3_MAX_ATTEMPTS", default=3)},
+    )
     _default_storage = {"BACKEND": "storages.backends.s3.S3Storage"}
     # never given out by URL; the names are unique, so no name is looked up before an upload
     _creative_index_storage = {

@@ -1,4 +1,4 @@
-"""Rate limits on scan creation, checkout and direct uploads, per shopper and per client IP.
+"""Rate limits on scan creation, refinement, checkout and direct uploads, per shopper and per client IP.
 
 A brake on runaway apps and casual abuse (each scan costs a photo decode and a vision run), not a
 security boundary: anyone can register more shoppers, and client IPs are shared (carrier NAT) or
@@ -7,10 +7,10 @@ Histories live in Django's cache, so every process must share one cache (Redis) 
 hold across processes; with the default per-process LocMem cache each process counts on its own.
 
 The classes are installed through REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] and act only on
-`POST /api/v1/scans/`, `POST /api/v1/orders/` and `POST /api/v1/uploads/` (every other request passes
-untouched); rates are read from settings at request time (THROTTLE_SCANS_PER_SHOPPER,
-THROTTLE_SCANS_PER_IP, THROTTLE_CHECKOUTS_PER_..., THROTTLE_UPLOADS_PER_...), so a changed setting
-applies at once. Checkout's limits brake card testing: every attempt asks the payment provider and
+`POST /api/v1/scans/`, `POST /api/v1/orders/`, `POST /api/v1/uploads/` and
+`POST /api/v1/scans/{id}/search` (every other request passes untouched); rates are read from settings
+at request time (THROTTLE_SCANS_PER_SHOPPER, THROTTLE_SCANS_PER_IP, THROTTLE_CHECKOUTS_PER_...,
+THROTTLE_UPLOADS_PER_..., THROTTLE_REFINES_PER_...), so a changed setting applies at once. Checkout's limits brake card testing: every attempt asks the payment provider and
 stores an order. Upload limits keep one token from filling the bucket: each URL lets its holder store
 a photo of up to UPLOAD_MAX_BYTES (for a day, until the lifecycle rule expires it).
 """
@@ -23,6 +23,7 @@ from rest_framework.throttling import SimpleRateThrottle
 SCAN_CREATE_VIEW = "ScanListCreateApi"
 CHECKOUT_VIEW = "OrderListCreateApi"
 UPLOAD_VIEW = "UploadApi"
+REFINE_VIEW = "ScanRefineApi"
 
 
 class _PostThrottle(SimpleRateThrottle):
@@ -94,3 +95,16 @@ class UploadIpThrottle(_PerIp):
     """THROTTLE_UPLOADS_PER_IP direct-upload URLs per client IP, whichever shopper asks."""
 
     scope, rate_setting, view_name = "upload_ip", "THROTTLE_UPLOADS_PER_IP", UPLOAD_VIEW
+
+
+class RefineShopperThrottle(_PerShopper):
+    """THROTTLE_REFINES_PER_SHOPPER refinements per shopper token (each decodes and embeds the photo in
+    the web process)."""
+
+    scope, rate_setting, view_name = "refine_shopper", "THROTTLE_REFINES_PER_SHOPPER", REFINE_VIEW
+
+
+class RefineIpThrottle(_PerIp):
+    """THROTTLE_REFINES_PER_IP refinements per client IP, whichever shopper asks."""
+
+    scope, rate_setting, view_name = "refine_ip", "THROTTLE_REFINES_PER_IP", REFINE_VIEW

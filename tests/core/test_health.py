@@ -46,3 +46,18 @@ def test_readyz_is_503_when_the_embedded_broker_folder_is_gone(client, tmp_path)
         response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["broker"]["ok"] is False
+
+
+@pytest.mark.django_db
+def test_readyz_fails_storage_when_the_bucket_is_missing(client, s3_server):
+    """A HEAD on an object answers 404 for a missing bucket too, which read as "no such file" and passed,
+    while every upload failed: the bucket itself is asked."""
+    from tests.shoppers.storage import s3_storage
+
+    with s3_storage(s3_server) as (s3, bucket):
+        assert client.get("/readyz").json()["checks"]["storage"]["ok"] is True
+        s3.delete_bucket(Bucket=bucket)
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    storage = response.json()["checks"]["storage"]
+    assert storage["ok"] is False and "404" in storage["error"]

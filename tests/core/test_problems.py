@@ -42,6 +42,19 @@ def test_wrong_method_is_a_405_problem_with_allow_header(client):
 
 
 @pytest.mark.django_db
+def test_json_nested_too_deeply_is_a_400_problem_not_a_500(api_client):
+    """Python's decoder gives up on deep nesting with a RecursionError, which DRF does not catch."""
+    deep = "[" * 100_000
+    response = api_client.post("/api/v1/shoppers/", deep, content_type="application/json")
+    assert_problem(response, 400, "parse_error")
+    shopper = api_client.post("/api/v1/shoppers/", {"platform": "ios"}, format="json").json()["token"]
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {shopper}")
+    scan = api_client.post("/api/v1/scans/", {"filters": deep}, format="multipart")
+    body = assert_problem(scan, 400, "validation_error")
+    assert any(error["field"] == "filters" for error in body["errors"])
+
+
+@pytest.mark.django_db
 def test_validation_error_is_a_400_problem_with_field_errors(api_client):
     response = api_client.post("/api/v1/shoppers/", {"platform": "palm-pilot", "locale": "x" * 40}, format="json")
     body = assert_problem(response, 400, "validation_error")

@@ -90,6 +90,42 @@ def test_retention_deletes_old_photos_and_keeps_results(done_scan, settings):
     assert response.status_code == 410 and response.json()["code"] == "photo_deleted"
 
 
+def test_a_photo_gone_from_storage_is_410_and_one_undeletable_file_does_not_stop_the_purge(
+        done_scan, settings, monkeypatch):
+    """The bucket's lifecycle rule can expire a photo before the hourly purge clears its row: refining
+    or fetching it is a 410, not a 500. A file the storage will not delete is tried again next time,
+    and the other old photos are purged."""
+    from django.core.files.base import ContentFile
+
+    client, scan, _ = done_scan
+    row = Scan.objects.get(id=scan["id"])
+    row.photo.storage.delete(row.photo.name)
+    for response in (client.post(f"/api/v1/scans/{scan['id']}/search", {}, format="json"),
+                     client.get(f"/api/v1/scans/{scan['id']}/photo")):
+        assert response.status_code == 410 and response.json()["code"] == "photo_deleted"
+
+    stuck = Scan.objects.create(shopper=row.shopper, kind="look", status="done", result_kind="look")
+    stuck.photo.save("stuck.jpg", ContentFile(b"jpeg"), save=True)
+    old = timezone.now() - timedelta(days=settings.SCAN_RETENTION_DAYS + 1)
+    Scan.objects.filter(id=stuck.id).update(created_at=old - timedelta(hours=1))  # the oldest, first in line
+    Scan.objects.filter(id=row.id).update(created_at=old)
+    from django.core.files.storage import storages
+
+    storage_class = type(storages["default"])
+    real_delete = storage_class.delete
+
+    def locked(storage, name):
+        if name == stuck.photo.name:
+            raise PermissionError("object lock")
+        return real_delete(storage, name)
+
+    monkeypatch.setattr(storage_class, "delete", locked)
+    assert scan_photos_purge() == 1
+    assert Scan.objects.get(id=row.id).photo_deleted_at and Scan.objects.get(id=stuck.id).photo
+    monkeypatch.setattr(storage_class, "delete", real_delete)
+    assert scan_photos_purge() == 1 and not Scan.objects.get(id=stuck.id).photo
+
+
 def test_more_like_this(demo_catalog):
     client = new_shopper_client()
     product = Product.objects.get(handle="demo-dress-women-00")

@@ -89,3 +89,17 @@ def test_direct_upload_urls_are_limited_per_shopper(db, settings, s3_server):
         refused = hoarder.post("/api/v1/uploads/", REMOTE_ADDR="10.9.0.7")
         assert refused.status_code == 429 and refused.json()["code"] == "throttled"
         assert other.post("/api/v1/uploads/", REMOTE_ADDR="10.9.0.7").status_code == 201
+
+
+def test_refinements_are_limited_per_shopper(db, settings):
+    """Each refinement decodes and embeds the photo in the web process: a token sending them in a loop
+    is stopped at THROTTLE_REFINES_PER_SHOPPER (the scan's own answer is not needed to be refused)."""
+    from shop.scans.models import Scan
+
+    settings.THROTTLE_REFINES_PER_SHOPPER, settings.THROTTLE_REFINES_PER_IP = "2/min", "100/min"
+    shopper = new_shopper_client()
+    scan = Scan.objects.create(shopper=shopper.shopper, kind="look", status="done", result_kind="look")
+    url = f"/api/v1/scans/{scan.id}/search"
+    answers = [shopper.post(url, {}, format="json", REMOTE_ADDR="10.9.0.8").status_code for _ in range(3)]
+    assert answers == [410, 410, 429]  # no photo stored here: 410 until the limit
+    assert shopper.get(f"/api/v1/scans/{scan.id}/").status_code == 200  # reads are not limited
