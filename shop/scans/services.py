@@ -11,6 +11,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.models import Product
 from catalog.search import PhotoItem
 from shop import vision_adapter
 from shop.celery import send_or_leave_to_sweep
@@ -34,7 +35,11 @@ def scan_create(*, shopper: Shopper, decoded, kind: str = Scan.Kind.AUTO, filter
         photo_sha256=hashlib.sha256(cleaned).hexdigest(),
     )
     scan.photo.save("photo.jpg", ContentFile(cleaned), save=False)
-    scan.save()
+    try:
+        scan.save()
+    except BaseException:
+        scan.photo.storage.delete(scan.photo.name)  # no row will name it: the purge would never find it
+        raise
     transaction.on_commit(lambda: send_or_leave_to_sweep(process_scan, str(scan.id), what="scan",
                                                          sweep="requeue_stale_scans"))
     return scan
@@ -49,6 +54,10 @@ def scan_store_results(*, scan_id, items: list[PhotoItem], model_key: str, pretr
     if scan is None or scan.status in FINISHED:
         return False
     scan.items.all().delete()
+    # a product deleted since the search (an admin, a re-import) is left out of the matches, not a
+    # foreign-key error that would fail the scan for good
+    wanted = {match.product_id for item in items for match in item.matches}
+    existing = set(Product.objects.filter(id__in=wanted).values_list("id", flat=True)) if wanted else set()
     for position, item in enumerate(items):
         row = ScanItem.objects.create(
             scan=scan,
@@ -65,7 +74,7 @@ def scan_store_results(*, scan_id, items: list[PhotoItem], model_key: str, pretr
         )
         ScanMatch.objects.bulk_create(
             ScanMatch(item=row, product_id=match.product_id, rank=rank, score=match.score)
-            for rank, match in enumerate(item.matches, start=1)
+            for rank, match in enumerate((m for m in item.matches if m.product_id in existing), start=1)
         )
     scan.status = Scan.Status.DONE
     scan.result_kind = Scan.ResultKind.LOOK

@@ -253,6 +253,47 @@ def test_a_result_never_overwrites_a_failure(shopper, demo_catalog, django_captu
     assert Scan.objects.get(id=scan_id).status == "failed"
 
 
+def test_a_product_deleted_since_the_search_is_left_out_not_a_failed_scan(
+        shopper, demo_catalog, django_capture_on_commit_callbacks):
+    from catalog.search import PhotoItem
+    from catalog.selectors import SimilarProduct
+    from shop.scans.services import scan_store_results
+
+    with django_capture_on_commit_callbacks(execute=False):
+        scan_id = post_scan(shopper, street_photo_of(demo_catalog.first())).json()["id"]
+    kept, gone = list(demo_catalog.order_by("id")[:2])
+    matches = [SimilarProduct(product_id=gone.id, score=0.9, image_id=0),
+               SimilarProduct(product_id=kept.id, score=0.8, image_id=0)]
+    gone.delete()  # an admin, a re-import, between the search and the results
+    item = PhotoItem(box=(0, 0, 1, 1), category="dress", score=0.9, whole_image=True, colors=[], matches=matches,
+                     confident=True)
+    assert scan_store_results(scan_id=scan_id, items=[item], model_key="k", pretrained=False, timings={})
+    scan = Scan.objects.get(id=scan_id)
+    assert scan.status == "done"
+    assert [(m.product_id, m.rank) for m in scan.items.get().matches.all()] == [(kept.id, 1)]
+
+
+def test_a_scan_that_is_not_stored_leaves_no_photo_behind(shopper, monkeypatch):
+    """The photo is written before the row; a row that cannot be written takes its file with it (no row
+    would name it, and the retention purge walks rows)."""
+    from django import db
+    from django.core.files.storage import storages
+
+    from tests.scans.conftest import jpeg
+
+    storage, folder = storages["default"], f"scans/{shopper.shopper.id}"
+    before = set(storage.listdir(folder)[1]) if storage.exists(folder) else set()
+
+    def refused(self, *args, **kwargs):
+        raise db.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(Scan, "save", refused)
+    response = post_scan(shopper, jpeg(Image.new("RGB", (400, 300), (200, 30, 30))))
+    assert response.status_code == 503
+    after = set(storage.listdir(folder)[1]) if storage.exists(folder) else set()
+    assert after == before
+
+
 def test_a_broker_that_does_not_take_the_message_still_answers_202(shopper, demo_catalog, monkeypatch, settings,
                                                                     django_capture_on_commit_callbacks, caplog):
     """The scan is committed before its message is sent: it stays pending, and the stale-scan beat sends it."""
