@@ -22,7 +22,7 @@ class IdempotencyRecord(models.Model):
 
     user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)
-    fingerprint = models.CharField(max_length=64, help_text="sha256 of the method, path and body")
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of what makes the request this one (the endpoint and its meaningful fields)")
     status_code = models.PositiveSmallIntegerField()
     response_body = models.JSONField(encoder=DjangoJSONEncoder)
     created_at = models.DateTimeField(auto_now_add=True)
