@@ -1,9 +1,11 @@
+import logging
 from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import transaction
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.template.response import TemplateResponse
@@ -15,8 +17,15 @@ from shop import vision_adapter
 from shop.campaigns.formatters import roi_chart_data, roi_json
 from shop.campaigns.models import AdCreative, AdCreativeProduct, Campaign, ScanAttribution, SpendEntry
 from shop.campaigns.reports import FIRST_REPORT_DAY, LAST_REPORT_DAY, CampaignRoiReport, TrendReport, period_problem
-from shop.campaigns.services import ad_creative_prepare, ad_creatives_features_refresh
+from shop.campaigns.services import (
+    ad_creative_prepare,
+    ad_creatives_features_refresh,
+    duplicates_checked_in_this_process,
+)
 from shop.core.forms import clean_picture_upload
+
+
+logger = logging.getLogger(__name__)
 
 
 class ReportRangeForm(forms.Form):
@@ -79,7 +88,14 @@ def _prepare_and_warn(request, creative: AdCreative, form, admin_site) -> None:
     """Extract features for a new or replaced artwork and tell the marketer what scans will see."""
     if creative.pk and "image" not in form.changed_data and creative.features:
         return
-    duplicates = ad_creative_prepare(creative=creative)
+    here = duplicates_checked_in_this_process()
+    duplicates = ad_creative_prepare(creative=creative, check_duplicates=here)
+    if not here:
+        creative.duplicate_of = []
+        transaction.on_commit(lambda: _queue_duplicate_check(creative.pk))
+        admin_site.message_user(
+            request, f"{creative.name}: a vision worker checks it for near-duplicates; the creatives list shows "
+                     "what it finds in its near-duplicates column.", messages.INFO)
     details = creative.rating_details
     level = messages.SUCCESS if creative.rating >= 3 else messages.WARNING
     admin_site.message_user(
@@ -97,6 +113,15 @@ def _prepare_and_warn(request, creative: AdCreative, form, admin_site) -> None:
             "Make the artworks differ more, or deactivate one.",
             messages.WARNING,
         )
+
+
+def _queue_duplicate_check(creative_id: int) -> None:
+    from shop.campaigns.tasks import check_creative_duplicates
+
+    try:
+        check_creative_duplicates.delay(creative_id)
+    except Exception:  # the broker down: the creative is saved, its check is not made
+        logger.exception("near-duplicate check not queued", extra={"creative_id": creative_id})
 
 
 class AdCreativeProductInline(admin.TabularInline):

@@ -47,13 +47,21 @@ def ad_creative_extract(*, creative: AdCreative):
     return features
 
 
-def ad_creative_prepare(*, creative: AdCreative) -> list[tuple[int, float]]:
-    """Extract the artwork's features once, rate its recognisability, and find near-duplicates
-    (creatives that scans could confuse with it). Call before saving a new or changed file."""
+def ad_creative_prepare(*, creative: AdCreative, check_duplicates: bool = True) -> list[tuple[int, float]]:
+    """Extract the artwork's features once, rate its recognisability, and (`check_duplicates`) find
+    near-duplicates (creatives that scans could confuse with it) in this process's index. Call before
+    saving a new or changed file."""
+    features = ad_creative_extract(creative=creative)
+    if not check_duplicates:
+        return []
+    duplicates = _near_duplicates(features, exclude=[creative.pk] if creative.pk else [])
+    creative.duplicate_of = [[int(c), float(s)] for c, s in duplicates]
+    return duplicates
+
+
+def _near_duplicates(features, *, exclude: list[int]) -> list[tuple[int, float]]:
     from shop.campaigns.recognition import using_creative_index
 
-    features = ad_creative_extract(creative=creative)
-    exclude = [creative.pk] if creative.pk else []
     with using_creative_index() as index:
         duplicates = (dict(index.near_duplicates(features, NEAR_DUPLICATE_SIMILARITY, exclude=exclude))
                       if len(index) else {})
@@ -61,8 +69,30 @@ def ad_creative_prepare(*, creative: AdCreative) -> list[tuple[int, float]]:
         confused = index.match(features) if len(index) else None
     if confused is not None and confused.creative_id not in exclude and confused.coverage >= NEAR_DUPLICATE_SIMILARITY:
         duplicates.setdefault(confused.creative_id, round(float(confused.coverage), 4))
-    duplicates = sorted(duplicates.items(), key=lambda item: -item[1])
-    creative.duplicate_of = [[int(c), float(s)] for c, s in duplicates]
+    return sorted(duplicates.items(), key=lambda item: -item[1])
+
+
+def duplicates_checked_in_this_process() -> bool:
+    """Whether a web process may hold the creative index for the admin's near-duplicate check: up to
+    CREATIVE_DUPLICATE_CHECK_IN_WEB recognisable creatives (about 0.12 MiB of index each). Past that the
+    check goes to a vision worker, which holds the index anyway: at 10,000 creatives each web process
+    would hold 1.4 GiB."""
+    from django.conf import settings
+
+    from shop.campaigns.recognition import matchable_creatives
+
+    return matchable_creatives().count() <= settings.CREATIVE_DUPLICATE_CHECK_IN_WEB
+
+
+def ad_creative_duplicates_record(*, creative_id: int) -> list[tuple[int, float]] | None:
+    """Find a saved creative's near-duplicates in this process's index and store them (the vision
+    worker's side of the check). None for a creative deleted, or without features, meanwhile."""
+    creative = AdCreative.objects.filter(id=creative_id).exclude(features=None).first()
+    if creative is None:
+        return None
+    features = vision_adapter.CreativeFeatures.from_bytes(bytes(creative.features))
+    duplicates = _near_duplicates(features, exclude=[creative.pk])
+    AdCreative.objects.filter(id=creative_id).update(duplicate_of=[[int(c), float(s)] for c, s in duplicates])
     return duplicates
 
 

@@ -28,3 +28,13 @@ def refresh_creatives_features(creative_ids: list[int]) -> int:
     if failed:
         logger.warning("features not extracted again: %s", "; ".join(failed))
     return done
+
+
+@vision_task
+def check_creative_duplicates(creative_id: int) -> int | None:
+    """Find a newly saved creative's near-duplicates with this worker's index and store them (the admin's
+    check, when the index is too large for a web process). Idempotent: the same answer is stored again."""
+    from shop.campaigns.services import ad_creative_duplicates_record
+
+    found = ad_creative_duplicates_record(creative_id=creative_id)
+    return None if found is None else len(found)

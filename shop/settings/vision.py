@@ -24,6 +24,9 @@ SCAN_RETENTION_DAYS = env.int("SCAN_RETENTION_DAYS", default=30)
 SCAN_RESULTS_PER_ITEM = env.int("SCAN_RESULTS_PER_ITEM", default=8)
 SCAN_MAX_ITEMS = env.int("SCAN_MAX_ITEMS", default=6)
 SCAN_WAIT_MAX_SECONDS = env.float("SCAN_WAIT_MAX_SECONDS", default=10.0)
+# The admin's near-duplicate check of a new creative runs in the web process up to this many recognisable
+# creatives (their index, ~0.12 MiB each, stays in the process); past it a vision worker makes it.
+CREATIVE_DUPLICATE_CHECK_IN_WEB = env.int("CREATIVE_DUPLICATE_CHECK_IN_WEB", default=1000)
 # Requests that wait for their scan, per web process (each holds a thread meanwhile); more answer 202 at once.
 SCAN_WAITING_PER_PROCESS = env.int("SCAN_WAITING_PER_PROCESS", default=2)
 SCAN_MAX_ATTEMPTS = env.int("SCAN_MAX_ATTEMPTS", default=3)

@@ -257,6 +257,28 @@ def test_uploading_a_near_duplicate_creative_warns(campaign_with_creatives, staf
     assert "near-duplicate" not in _admin_add_creative(staff, campaign, other, "autumn-40").content.decode()
 
 
+def test_past_a_web_sized_index_the_near_duplicate_check_is_made_by_a_vision_worker(
+        campaign_with_creatives, staff, settings, django_capture_on_commit_callbacks):
+    """A web process would otherwise hold the whole creative index (1.4 GiB at 10,000 creatives) for
+    this check: past CREATIVE_DUPLICATE_CHECK_IN_WEB the worker makes it (run eagerly here) and the
+    creatives list shows what it found."""
+    from shop.campaigns import recognition
+
+    settings.CREATIVE_DUPLICATE_CHECK_IN_WEB = 2  # the fixture has 4
+    campaign, _, creatives = campaign_with_creatives
+    _, page = creatives[1]
+    edited = page.image.copy()
+    ImageDraw.Draw(edited).rectangle((20, edited.height - 60, 200, edited.height - 20), fill=(255, 255, 255))
+    recognition.reset()  # a fresh web process
+    with django_capture_on_commit_callbacks(execute=True):  # the worker's task runs at the commit
+        response = _admin_add_creative(staff, campaign, edited, "autumn-1-reprint")
+        assert recognition.indexed_creatives() == 0  # the web process loaded no index
+    assert "a vision worker checks it for near-duplicates" in response.content.decode()
+    reprint = AdCreative.objects.get(name="autumn-1-reprint")
+    assert reprint.duplicate_of[0][0] == creatives[1][0].id
+    assert f"#{creatives[1][0].id} (" in staff.get("/admin/campaigns/adcreative/").content.decode()
+
+
 def _admin_change_artwork(client, creative: AdCreative, picture: Image.Image):
     upload = SimpleUploadedFile("revised.jpg", jpeg(picture), content_type="image/jpeg")
     return client.post(
