@@ -69,7 +69,9 @@ class CanViewCampaigns(IsAdminUser):
     message = "Reports need the permission to view campaigns."
 
     def has_permission(self, request, view) -> bool:
-        return super().has_permission(request, view) and request.user.has_perm("campaigns.view_campaign")
+        user = request.user  # as the admin's has_view_permission: view, or change, campaigns
+        return super().has_permission(request, view) and (
+            user.has_perm("campaigns.view_campaign") or user.has_perm("campaigns.change_campaign"))
 
 
 class CampaignRoiReportApi(APIView):

@@ -166,7 +166,7 @@ class OrderListCreateApi(ListAPIView):
             declined = Problem(
                 status=402,
                 code="payment_refunded" if late else "payment_declined",
-                detail=("The payment came after this checkout was given up; it is refunded." if late
+                detail=("The payment came after this checkout was given up; it is being refunded." if late
                         else "The payment was declined; nothing was charged."),
                 order_id=response.data["id"],
                 failure_reason=response.data["payment_failure_reason"],

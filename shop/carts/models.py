@@ -115,6 +115,8 @@ class Order(models.Model):
     # when a checkout last asked the provider to charge it: the reconciliation sweep leaves it alone
     # until CHECKOUT_PENDING_SECONDS after that, so it never settles an order a retry is charging
     payment_attempted_at = models.DateTimeField(null=True, blank=True)
+    # a charge that came after the order was given up, whose refund got no answer yet: the sweep tries again
+    refund_due = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     fulfilled_at = models.DateTimeField(null=True, blank=True)

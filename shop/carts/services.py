@@ -228,7 +228,8 @@ def order_place(*, shopper: Shopper, payment_token: str, expected_total: Decimal
        If the cart already has a pending order (a retry of a checkout that stopped after this step),
        that order is taken as it is.
     2. No transaction: the provider charges the order's total under the order's key (`charge_key`).
-       No answer (an exception) raises PaymentPending; the order stays pending.
+       No answer (an exception) raises PaymentPending and the order stays pending; a TypeError,
+       AttributeError, NameError or ImportError (a bug in the provider's code) is raised as it is.
     3. One transaction (`order_settle`): paid, the cart is closed (the next read opens a fresh one) and
        `shop.carts.signals.order_placed` is sent with `order=` inside this transaction (the hook for
        attribution); declined, the stock is put back and the order kept as `payment_failed`, the cart
@@ -267,22 +268,34 @@ def order_place(*, shopper: Shopper, payment_token: str, expected_total: Decimal
 @transaction.atomic
 def _order_open(*, shopper: Shopper, expected_total: Decimal | None, expected_currency: str | None,
                 client_key: str = "") -> tuple[Order, bool]:
-    """Step 1 of `order_place`: (the order to charge, whether it was written by an earlier try)."""
-    cart = Cart.objects.select_for_update().filter(shopper=shopper, status=Cart.Status.OPEN).first()
+    """Step 1 of `order_place`: (the order to charge, whether it was written by an earlier try).
+
+    Locks in the documented order: a pending order of the shopper's open cart first (the same checkout
+    again; the sweep's `order_settle` may hold it, and then wants the cart), then the cart."""
     if client_key:
-        earlier = Order.objects.filter(shopper=shopper, client_key=client_key,
-                                       created_at__gte=expired_before()).order_by("-created_at").first()
-        if earlier is not None and earlier.status != Order.Status.PENDING_PAYMENT:
+        earlier = (Order.objects.filter(shopper=shopper, client_key=client_key, created_at__gte=expired_before())
+                   .exclude(status=Order.Status.PENDING_PAYMENT)
+                   .exclude(payment_failure_reason=NOT_COMPLETED)  # given up: a new try makes a new order
+                   .order_by("-created_at").first())
+        if earlier is not None:
             return earlier, True
-    pending = _pending_order(cart) if cart else None
-    if pending is not None:  # the same checkout again: its order, captured then, is what is charged
+    seen = Order.objects.filter(cart__shopper=shopper, cart__status=Cart.Status.OPEN,
+                                status=Order.Status.PENDING_PAYMENT).order_by("created_at").first()
+    pending = (Order.objects.select_for_update().filter(pk=seen.pk, status=Order.Status.PENDING_PAYMENT).first()
+               if seen else None)  # None: settled meanwhile (the sweep, another try)
+    cart = Cart.objects.select_for_update().filter(shopper=shopper, status=Cart.Status.OPEN).first()
+    if pending is not None and cart is not None and pending.cart_id == cart.id:
+        # the same checkout again: its order, captured then, is what is charged
         if (expected_total is not None and expected_total != pending.total) or (
                 expected_currency and expected_currency != pending.currency):
             raise PriceChanged("This cart's checkout waits for its payment at another total than the one shown.",
                                total=str(pending.total), currency=pending.currency, order_id=str(pending.id),
                                expected_total=None if expected_total is None else str(expected_total))
-        Order.objects.filter(pk=pending.pk).update(payment_attempted_at=timezone.now())
+        pending.payment_attempted_at = timezone.now()
+        pending.save(update_fields=["payment_attempted_at"])
         return pending, True
+    if cart is not None:
+        _refuse_while_pending(cart)  # another checkout wrote one since the look above: it is that one's
     lines = list(cart.lines.select_related("variant__product").order_by("variant_id")) if cart else []
     if not lines:
         raise CartEmpty("The cart is empty.")
@@ -416,14 +429,17 @@ def _refund_late_charge(order: Order, result: PaymentResult) -> None:
     the provider does not answer is due (payment_reference without refund_reference) and the sweep
     tries it again."""
     order.payment_reference = result.reference
-    order.save(update_fields=["payment_reference"])
+    order.refund_due = True
+    order.save(update_fields=["payment_reference", "refund_due"])
     logger.warning("a charge came after its order was given up: refunding it",
                    extra={"order_id": str(order.id), "reference": result.reference})
     _refund_due(order)
 
 
 def _refund_due(order: Order) -> bool:
-    """Try the refund of a given-up order's late charge; True once refunded."""
+    """Try the refund of a given-up order's late charge; True once refunded. No answer leaves it due
+    (the sweep tries again); a refusal is logged for a person and no longer tried (tried again later,
+    after a refund by hand, it could pay the money back twice)."""
     try:
         refund = provider_at(order.payment_provider).refund(order.payment_reference, order.total, order.currency,
                                                             f"refund:{order.id}")
@@ -431,13 +447,15 @@ def _refund_due(order: Order) -> bool:
         logger.error("a late charge's refund got no answer; the sweep tries again",
                      extra={"order_id": str(order.id), "error": repr(exc)[:300]})
         return False
+    order.refund_due = False
     if not refund.ok:
         logger.error("a late charge's refund was refused: refund it by hand",
                      extra={"order_id": str(order.id), "reference": order.payment_reference,
                             "reason": refund.failure_reason})
+        order.save(update_fields=["refund_due"])
         return False
     order.refund_reference = refund.reference[:200]
-    order.save(update_fields=["refund_reference"])
+    order.save(update_fields=["refund_reference", "refund_due"])
     return True
 
 
@@ -482,8 +500,7 @@ def orders_reconcile(*, older_than_seconds: int, now=None) -> dict[str, int]:
             continue  # a retry took it up meanwhile
         reason = NOT_COMPLETED if settled.payment_failure_reason == NOT_COMPLETED else settled.status
         counts[reason] = counts.get(reason, 0) + 1
-    due = Order.objects.filter(status=Order.Status.PAYMENT_FAILED, refund_reference="").exclude(payment_reference="")
-    for order in due.order_by("created_at"):
+    for order in Order.objects.filter(refund_due=True).order_by("created_at"):
         counts["refunded"] += _refund_due(order)
     return counts
 

@@ -6,6 +6,7 @@ import hashlib
 import logging
 from datetime import timedelta
 
+from botocore.exceptions import BotoCoreError
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -38,7 +39,10 @@ def scan_create(*, shopper: Shopper, decoded, kind: str = Scan.Kind.AUTO, filter
     try:
         scan.save()
     except BaseException:
-        scan.photo.storage.delete(scan.photo.name)  # no row will name it: the purge would never find it
+        try:  # no row will name it: the purge would never find it (a rollback later, at the commit, still can)
+            scan.photo.storage.delete(scan.photo.name)
+        except Exception:
+            logger.warning("a photo without its scan row is left in storage", extra={"name": scan.photo.name})
         raise
     transaction.on_commit(lambda: send_or_leave_to_sweep(process_scan, str(scan.id), what="scan",
                                                          sweep="requeue_stale_scans"))
@@ -149,6 +153,8 @@ def scan_photos_purge(*, now=None) -> int:
         except Exception as exc:  # botocore's errors, OSError on local storage
             logger.warning("scan photo not deleted; the next purge tries again",
                            extra={"scan_id": str(scan.id), "error": repr(exc)[:300]})
+            if isinstance(exc, BotoCoreError):
+                break  # no answer (down, timing out): every other file would wait as long; the next run goes on
             kept += 1
             continue
         Scan.objects.filter(id=scan.id).update(photo="", photo_deleted_at=timezone.now())

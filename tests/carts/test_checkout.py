@@ -395,7 +395,8 @@ def test_the_sweep_leaves_an_order_that_a_retry_is_charging(shopper_client, gate
     def retry_meanwhile(self, idempotency_key):
         answer = original(self, idempotency_key)  # nothing yet
         KeyKeepingGateway.find_charge = original
-        retried.append(checkout(shopper_client))  # the shopper's retry takes the order up and is charged
+        gateway.lose_answers = 1  # the retry's charge is made, its answer still on the way
+        retried.append(checkout(shopper_client))
         return answer
 
     retried = []
@@ -404,10 +405,15 @@ def test_the_sweep_leaves_an_order_that_a_retry_is_charging(shopper_client, gate
         counts = reconcile_pending_orders()
     finally:
         KeyKeepingGateway.find_charge = original
-    assert retried[0].status_code == 201 and retried[0].json()["id"] == str(order.id)
-    assert counts["not_completed"] == 0
+    assert retried[0].status_code == 503 and retried[0].json()["order_id"] == str(order.id)
+    assert counts == {"paid": 0, "payment_failed": 0, "not_completed": 0, "unreachable": 0, "refunded": 0}
     order.refresh_from_db()
-    assert order.status == "paid" and Variant.objects.get(id=tee.id).stock == 0 and gateway.refunded == []
+    assert order.status == "pending_payment" and Variant.objects.get(id=tee.id).stock == 0  # left to the retry
+    paid = checkout(shopper_client)
+    assert paid.status_code == 201 and paid.json()["status"] == "paid" and gateway.refunded == []
+    # the first charge's record was wiped above to stand for one never received; the retry charged, and
+    # the last try was paid by that charge, found by its key, without another
+    assert gateway.charged == [(Decimal("15.00"), "EUR")] * 2
 
 
 def test_a_failing_receiver_of_order_placed_does_not_undo_the_payment(shopper_client, gateway, placed, caplog):
@@ -538,3 +544,19 @@ def test_a_refund_goes_to_the_provider_that_took_the_payment(shopper_client, cli
     order_cancel(order=order)
     order.refresh_from_db()
     assert order.status == "cancelled" and order.refund_reference.startswith("test_re_")
+
+
+def test_a_late_charge_whose_refund_is_refused_is_left_to_a_person(shopper_client, settings, caplog):
+    """Refused, a refund is logged for a person and not tried again every minute: tried after a refund by
+    hand, it could pay the money back twice."""
+    from shop.carts.services import NOT_COMPLETED, _order_open, order_settle
+    from shop.carts.tasks import reconcile_pending_orders
+
+    settings.PAYMENT_PROVIDER = "tests.carts.test_checkout.RefusingRefunds"
+    add(shopper_client, make_variant(price="9.00"))
+    order, _ = _order_open(shopper=shopper_client.shopper, expected_total=None, expected_currency=None)
+    order_settle(order=order, result=PaymentResult(ok=False, failure_reason=NOT_COMPLETED))  # given up
+    late = order_settle(order=order, result=PaymentResult(ok=True, reference="gw_late"))
+    assert (late.payment_reference, late.refund_reference, late.refund_due) == ("gw_late", "", False)
+    assert "refund was refused: refund it by hand" in caplog.text
+    assert reconcile_pending_orders()["refunded"] == 0

@@ -1,4 +1,5 @@
-"""Scan creation, checkout and direct-upload URLs are rate-limited per shopper and per client IP; nothing else is."""
+"""Scan creation, refinement, checkout and direct-upload URLs are rate-limited per shopper and per client
+IP; nothing else is."""
 
 import io
 

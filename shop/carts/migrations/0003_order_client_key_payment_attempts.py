@@ -3,6 +3,13 @@
 from django.db import migrations, models
 
 
+def pending_orders_attempted_when_made(apps, schema_editor):
+    """Orders pending before this migration were last tried when they were made: the sweep finds them."""
+    Order = apps.get_model("carts", "Order")
+    Order.objects.filter(status="pending_payment", payment_attempted_at=None).update(
+        payment_attempted_at=models.F("created_at"))
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -21,6 +28,12 @@ class Migration(migrations.Migration):
             name='payment_attempted_at',
             field=models.DateTimeField(blank=True, null=True),
         ),
+        migrations.AddField(
+            model_name='order',
+            name='refund_due',
+            field=models.BooleanField(default=False),
+        ),
+        migrations.RunPython(pending_orders_attempted_when_made, migrations.RunPython.noop),
         migrations.AddIndex(
             model_name='order',
             index=models.Index(condition=models.Q(('client_key', ''), _negated=True), fields=['shopper', 'client_key'], name='order_client_key'),
