@@ -39,7 +39,7 @@ def scan_create(*, shopper: Shopper, decoded, kind: str = Scan.Kind.AUTO, filter
     try:
         scan.save()
     except BaseException:
-        try:  # no row will name it: the purge would never find it (a rollback later, at the commit, still can)
+        try:  # no row will name it, so the purge would never find it (a rollback at the commit still leaves it)
             scan.photo.storage.delete(scan.photo.name)
         except Exception:
             logger.warning("a photo without its scan row is left in storage", extra={"name": scan.photo.name})
