@@ -6,6 +6,7 @@ class CampaignsConfig(AppConfig):
     label = "campaigns"
 
     def ready(self) -> None:
+        from shop.campaigns import signals  # noqa: F401  artwork files follow their creative
         from shop.campaigns.attribution import attribute_order
         from shop.carts.signals import order_placed
 

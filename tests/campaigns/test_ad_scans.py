@@ -309,6 +309,30 @@ def test_the_artwork_of_a_recognised_creative_cannot_be_replaced(
     assert AdCreative.objects.get(pk=unscanned.pk).image.name != unscanned.image.name
 
 
+def test_artwork_files_follow_their_creative(campaign_with_creatives, staff, django_capture_on_commit_callbacks):
+    """A replaced artwork, a deleted creative and a deleted campaign's creatives leave no file in storage."""
+    from django.core.files.storage import default_storage
+
+    campaign, template, creatives = campaign_with_creatives
+    replaced = creatives[0][0]
+    old_name = replaced.image.name
+    with django_capture_on_commit_callbacks(execute=True):
+        _admin_change_artwork(staff, replaced, adgen.make_creative(template, seed=22, detail="rich").image)
+    new_name = AdCreative.objects.get(pk=replaced.pk).image.name
+    assert new_name != old_name and default_storage.exists(new_name) and not default_storage.exists(old_name)
+
+    deleted = creatives[1][0]
+    with django_capture_on_commit_callbacks(execute=True):
+        staff.post(f"/admin/campaigns/adcreative/{deleted.pk}/delete/", {"post": "yes"})
+    assert not AdCreative.objects.filter(pk=deleted.pk).exists() and not default_storage.exists(deleted.image.name)
+
+    names = list(AdCreative.objects.filter(campaign=campaign).values_list("image", flat=True))
+    assert names and all(default_storage.exists(name) for name in names)
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign.delete()
+    assert not any(default_storage.exists(name) for name in names)
+
+
 def test_reading_an_ad_scan_does_not_read_the_creatives_features(
     campaign_with_creatives, django_capture_on_commit_callbacks
 ):
