@@ -131,11 +131,22 @@ class ScanListCreateApi(ListAPIView):
         source = photo_bytes if upload_key is None else f"upload {upload_key}"  # an upload key names one upload
         request_fingerprint = fingerprint("scan", source, data["kind"], repr(sorted(filters.items())))
         response = idempotent(request=request, request_fingerprint=request_fingerprint, produce=create)
+        if response.has_header("Idempotent-Replayed") and response.status_code in (200, 202):
+            _refresh_photo_url(request, response)
         if wait.validated_data["wait"] > 0 and response.status_code in (200, 202):
             finished = _wait_for_result(request, response.data["id"], wait.validated_data["wait"])
             if finished is not None:
                 return finished
         return response
+
+
+def _refresh_photo_url(request, response: Response) -> None:
+    """A stored answer is replayed for IDEMPOTENCY_KEY_TTL_HOURS, its S3 photo URL signed for
+    AWS_QUERYSTRING_EXPIRE: the replay gets a freshly signed one (the rest is the stored answer)."""
+    scan = scans_of(shopper=request.shopper).filter(id=response.data.get("id")).first()
+    if scan is not None:
+        fresh = ScanSerializer(context={"request": request}).get_photo_url(scan)
+        response.data = {**response.data, "photo_url": fresh}
 
 
 class ScanDetailApi(APIView):

@@ -45,6 +45,16 @@ def test_a_direct_upload_becomes_one_scan_and_a_retry_replays_it(db, s3_server, 
                              HTTP_IDEMPOTENCY_KEY="k-1")
         assert again.status_code == 202 and again["Idempotent-Replayed"] == "true"
         assert again.json()["id"] == first.json()["id"] and Scan.objects.count() == 1
+        # replayed for a day, while its signed photo URL expires in an hour: the replay is signed afresh
+        from shop.core.models import IdempotencyRecord
+
+        record = IdempotencyRecord.objects.get(key="k-1")
+        record.response_body = {**record.response_body, "photo_url": "https://bucket.example/expired"}
+        record.save(update_fields=["response_body"])
+        later = shopper.post("/api/v1/scans/", {"upload_key": key, "kind": "ad"}, format="json",
+                             HTTP_IDEMPOTENCY_KEY="k-1")
+        assert later["Idempotent-Replayed"] == "true" and later.json()["photo_url"].startswith(s3_server["endpoint_url"])
+        assert "Signature" in later.json()["photo_url"] and later.json()["id"] == first.json()["id"]
         other = shopper.post("/api/v1/scans/", {"upload_key": key, "kind": "look"}, format="json",
                              HTTP_IDEMPOTENCY_KEY="k-1")
         assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
