@@ -71,7 +71,10 @@ def test_a_marketer_sees_the_roi_charts_and_the_api_figures(live_server, report_
         row = page.locator("tr[data-campaign='browser-spring']")
         assert row.locator("td.orders").inner_text() == str(expected["total"]["orders"]) == "2"
         assert row.locator("td.revenue").inner_text().startswith(expected["total"]["revenue"])
-        assert row.locator("td.spend").inner_text() == expected["total"]["spend"] == "50.00"
+        assert row.locator("td.spend").inner_text() == f'{expected["total"]["spend"]} EUR' == "50.00 EUR"
+        # each series names its currency: campaigns of several currencies share the chart's axis
+        labels = page.evaluate("() => Chart.getChart('roi-timeseries').data.datasets.map(d => d.label)")
+        assert "browser-spring revenue (EUR)" in labels and "browser-spring spend (EUR)" in labels
         assert row.locator("td.roi").inner_text() == expected["total"]["roi"]
         assert row.locator("td.roas").inner_text() == expected["total"]["roas"]
         page.screenshot(path=str(tmp_path / "roi-report.png"), full_page=True)
