@@ -49,9 +49,13 @@ def process_scan(scan_id: str) -> None:
         return
     timer = StageTimer()
     timer.timings["queue"] = round((scan.started_at - scan.created_at).total_seconds() * 1000, 2)
+    reading = True  # the time limit reached while the storage is still sending the photo is not the photo's doing
     try:
-        with timer.stage("decode"), scan.photo.open("rb") as f:
-            picture = vision_adapter.decode(f.read()).image
+        with timer.stage("decode"):
+            with scan.photo.open("rb") as f:
+                data = f.read()
+            reading = False
+            picture = vision_adapter.decode(data).image
         if scan.kind in (Scan.Kind.AUTO, Scan.Kind.AD):
             with timer.stage("ad_match"):
                 match = _recognised_ad(picture, scan_id=scan_id, fall_through=scan.kind == Scan.Kind.AUTO)
@@ -69,7 +73,10 @@ def process_scan(scan_id: str) -> None:
     except vision_adapter.ImageRejected as exc:
         scan_mark_failed(scan_id=scan_id, reason=f"{exc.code}: {exc}")
     except SoftTimeLimitExceeded:
-        scan_mark_failed(scan_id=scan_id, reason="the photo took too long to process")
+        if reading:  # a stalled storage: the scan stays processing, and the stale-scan beat sends it again
+            logger.warning("scan cut short while its photo was read; it will be retried", extra={"scan_id": scan_id})
+        else:
+            scan_mark_failed(scan_id=scan_id, reason="the photo took too long to process")
     except Exception as exc:
         if _interrupted(exc):
             # not the photo's fault: the scan stays processing, and the stale-scan beat sends it again

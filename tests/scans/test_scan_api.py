@@ -380,6 +380,18 @@ def test_a_busy_storage_leaves_the_scan_to_be_retried_and_a_refusal_fails_it_wit
             tasks.process_scan(scan_id)
         scan = Scan.objects.get(id=scan_id)
         assert (scan.status, scan.failure_reason) == ("processing", ""), code
+    # a read so slow that the task's time limit comes first: the storage's doing, not the photo's
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    def stalled(*args, **kwargs):
+        raise SoftTimeLimitExceeded()
+
+    with django_capture_on_commit_callbacks(execute=False):
+        slow_id = post_scan(shopper, street_photo_of(demo_catalog.first(), seed=4)).json()["id"]
+    with monkeypatch.context() as patched:
+        patched.setattr(type(storages["default"]), "open", stalled)
+        tasks.process_scan(slow_id)
+    assert (Scan.objects.get(id=slow_id).status, Scan.objects.get(id=slow_id).failure_reason) == ("processing", "")
     with monkeypatch.context() as patched:
         patched.setattr(type(storages["default"]), "open", answering("InvalidObjectState", 403))
         tasks.process_scan(scan_id)
