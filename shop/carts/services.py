@@ -211,11 +211,12 @@ def _refuse_while_pending(cart: Cart) -> None:
                                  "it is paid or declined.", order_id=str(pending.id))
 
 
-def _check_expected(total: Decimal, currency: str, expected_total: Decimal | None, expected_currency: str | None) -> None:
+def _check_expected(total: Decimal, currency: str, expected_total: Decimal | None, expected_currency: str | None,
+                    detail: str = "The total changed since the cart was shown: nothing was charged.",
+                    **extensions) -> None:
     if (expected_total is not None and expected_total != total) or (expected_currency and expected_currency != currency):
-        raise PriceChanged("The total changed since the cart was shown: nothing was charged.",
-                           total=str(total), currency=currency,
-                           expected_total=None if expected_total is None else str(expected_total))
+        raise PriceChanged(detail, total=str(total), currency=currency,
+                           expected_total=None if expected_total is None else str(expected_total), **extensions)
 
 
 def order_place(*, shopper: Shopper, payment_token: str, expected_total: Decimal | None = None,
@@ -286,11 +287,9 @@ def _order_open(*, shopper: Shopper, expected_total: Decimal | None, expected_cu
     cart = Cart.objects.select_for_update().filter(shopper=shopper, status=Cart.Status.OPEN).first()
     if pending is not None and cart is not None and pending.cart_id == cart.id:
         # the same checkout again: its order, captured then, is what is charged
-        if (expected_total is not None and expected_total != pending.total) or (
-                expected_currency and expected_currency != pending.currency):
-            raise PriceChanged("This cart's checkout waits for its payment at another total than the one shown.",
-                               total=str(pending.total), currency=pending.currency, order_id=str(pending.id),
-                               expected_total=None if expected_total is None else str(expected_total))
+        _check_expected(pending.total, pending.currency, expected_total, expected_currency,
+                        "This cart's checkout waits for its payment at another total than the one shown.",
+                        order_id=str(pending.id))
         pending.payment_attempted_at = timezone.now()
         pending.save(update_fields=["payment_attempted_at"])
         return pending, True
@@ -407,12 +406,9 @@ def order_settle(*, order: Order, result: PaymentResult, attempted_before=None) 
     try:
         with transaction.atomic():
             order_placed.send(sender=Order, order=order)
-    except DatabaseError as exc:
-        if connection.needs_rollback or not connection.is_usable():
-            raise  # the database itself failed: the whole record is undone, the order stays pending
-        logger.exception("a receiver of order_placed failed; the order is paid without its writes",
-                         extra={"order_id": str(order.id), "error": repr(exc)[:300]})
     except Exception as exc:
+        if isinstance(exc, DatabaseError) and (connection.needs_rollback or not connection.is_usable()):
+            raise  # the database itself failed: the whole record is undone, the order stays pending
         logger.exception("a receiver of order_placed failed; the order is paid without its writes",
                          extra={"order_id": str(order.id), "error": repr(exc)[:300]})
     return order
