@@ -49,6 +49,8 @@ class Scan(models.Model):
     # the task message that last claimed it: its redelivery may run it again at once, another copy
     # only once that run is past the task's time limit
     claimed_by = models.CharField(max_length=64, blank=True, editable=False)
+    # when beat last sent it again: once per SCAN_REQUEUE_AFTER_SECONDS, not every minute of a backlog
+    requeued_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

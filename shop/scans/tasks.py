@@ -23,7 +23,7 @@ from shop.scans.services import (
     scan_photos_purge,
     scan_record_no_ad,
     scan_store_results,
-    stale_scan_ids,
+    stale_scans_mark_requeued,
 )
 
 logger = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def purge_scan_photos() -> int:
 def requeue_stale_scans() -> int:
     """Send stale scans to the vision queue again; process_scan is idempotent, so a scan whose
     first message is still alive is simply done once."""
-    ids = stale_scan_ids()
+    ids = stale_scans_mark_requeued()
     for scan_id in ids:
         process_scan.delay(str(scan_id))
     if ids:
