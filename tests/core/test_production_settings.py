@@ -8,7 +8,9 @@ CHECK = "import django; django.setup(); from django.conf import settings; print(
 
 
 def _start(**env):
-    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SECRET_KEY")}
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SECRET_KEY", "DJANGO_DEBUG",
+                         "PAYMENT_PROVIDER", "ALLOW_TEST_PAYMENTS")}
     return subprocess.run(
         [sys.executable, "-c", CHECK],
         cwd=REPO_ROOT,
@@ -25,12 +27,38 @@ def test_production_refuses_to_fall_back_to_embedded_services():
     assert "needs DJANGO_SECRET_KEY, DATABASE_URL, CELERY_BROKER_URL" in result.stderr
 
 
+PRODUCTION = {
+    "SHOP_ENVIRONMENT": "production",
+    "DJANGO_SECRET_KEY": "k3Y-" * 13,
+    "DATABASE_URL": "postgres://shop@db.invalid:5432/shop",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "PAYMENT_PROVIDER": "shop.carts.payments.TestPaymentProvider",
+    "ALLOW_TEST_PAYMENTS": "true",
+}
+
+
 def test_production_with_its_services_starts_with_secure_cookies():
-    result = _start(
-        SHOP_ENVIRONMENT="production",
-        DJANGO_SECRET_KEY="x" * 50,
-        DATABASE_URL="postgres://shop@db.invalid:5432/shop",
-        CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
-    )
+    result = _start(**PRODUCTION)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
+
+
+def test_production_refuses_the_test_payment_provider_unless_told_the_stack_takes_no_money():
+    """The test provider marks any tok_ token's order paid: a deployment that forgot PAYMENT_PROVIDER
+    would give its goods away."""
+    unset = {**PRODUCTION}
+    del unset["PAYMENT_PROVIDER"], unset["ALLOW_TEST_PAYMENTS"]
+    for env in (unset, {**PRODUCTION, "ALLOW_TEST_PAYMENTS": "false"}, {**PRODUCTION, "PAYMENT_PROVIDER": ""}):
+        result = _start(**env)
+        assert result.returncode != 0
+        assert "needs PAYMENT_PROVIDER" in result.stderr
+
+
+def test_production_refuses_the_examples_placeholder_key_a_short_key_and_debug():
+    for key in ("change-me-to-a-long-random-value", "change-me-" + "x" * 60, "short-but-real-9f8e7d6c"):
+        result = _start(**{**PRODUCTION, "DJANGO_SECRET_KEY": key})
+        assert result.returncode != 0
+        assert "needs a DJANGO_SECRET_KEY of 50 or more random characters" in result.stderr
+    result = _start(**{**PRODUCTION, "DJANGO_DEBUG": "true"})
+    assert result.returncode != 0
+    assert "refuses DJANGO_DEBUG=true" in result.stderr

@@ -715,11 +715,39 @@ def test_compose_starts_services_in_order():
     for name in ("web", "worker-vision", "worker-default"):
         assert services[name]["depends_on"]["bucket"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    # migrate ends with build_creative_index, which writes its snapshot to the bucket
+    assert services["migrate"]["depends_on"]["bucket"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["restart"] == "no"
     assert services["bucket"]["depends_on"]["minio"]["condition"] == "service_healthy"
     for name in ("postgres", "redis", "minio"):
         assert services[name]["healthcheck"]["test"], name
     assert services["postgres"]["image"] == "pgvector/pgvector:pg17"
+
+
+def test_compose_publishes_its_ports_on_this_machine_only():
+    """The example's credentials are known to everyone: the API and MinIO (shopper photos) answer on
+    loopback, not on every interface of the machine."""
+    for name, service in compose()["services"].items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+
+
+def test_compose_example_takes_no_money_and_says_so():
+    """Production settings refuse the test payment provider unless told the stack takes no money."""
+    env = service_environment(compose()["services"]["web"])
+    assert env["SHOP_ENVIRONMENT"] == "production" and not env.get("PAYMENT_PROVIDER")
+    assert env["ALLOW_TEST_PAYMENTS"] == "true"
+
+
+def test_kubernetes_behind_its_ingress_reads_client_addresses_through_the_proxy_and_names_a_gateway():
+    """With no trusted proxy every request's address is the ingress controller's: one per-IP budget for
+    the whole site. And a cluster takes money: it sets no ALLOW_TEST_PAYMENTS, so it must name its provider."""
+    assert of_kind("Ingress")
+    for workload, pod_spec in pod_specs().items():
+        for container in pod_spec["containers"]:
+            env = container_environment(container)
+            assert int(env.get("THROTTLE_NUM_PROXIES", "0")) >= 1, workload
+            assert "PAYMENT_PROVIDER" in env and env.get("ALLOW_TEST_PAYMENTS", "false") == "false", workload
 
 
 def test_compose_postgres_can_build_hnsw_indexes():
