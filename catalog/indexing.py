@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
 from django.utils import timezone
 
@@ -77,6 +78,13 @@ def index_images(*, image_ids: list[int], model_keys: list[str], mark_state: boo
         try:
             embedder = vision_adapter.get_embedder(key)
             vectors = embedder.embed_images([pictures[image.id] for image in todo])
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up: the batch stays pending for the next run, it is not failed
+        except (vision_adapter.WeightsUnavailable, vision_adapter.UnknownModel) as exc:  # the worker's doing (weights not deployed), not the pictures'
+            logger.error("embedding with %s impossible on this worker; images left pending: %s", key, exc)
+            if key == primary_key:
+                result.deferred.update(image.id for image in todo)
+            continue
         except Exception as exc:  # an unusable model is reported on the images, not raised in a loop
             logger.exception("embedding with %s failed", key)
             if key == primary_key:

@@ -35,7 +35,7 @@ _FROM_VISION = {
     **dict.fromkeys(("ImageRejected", "encode_clean_jpeg"), "vision.decode"),
     "detect": "vision.detect",
     **dict.fromkeys(("after_fork", "loading_to_share_after_fork", "retain_freed_memory"), "vision.memory"),
-    "REGISTRY": "vision.registry",
+    **dict.fromkeys(("REGISTRY", "UnknownModel", "WeightsUnavailable"), "vision.registry"),
     **dict.fromkeys(("threads_in_use", "use_threads"), "vision.threads"),
 }
 

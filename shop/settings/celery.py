@@ -62,6 +62,8 @@ CELERY_BEAT_SCHEDULE = {
                                  "options": {"expires": 60}},
     # images left pending when their indexing message was lost (the broker down at the save, restarted)
     "index-dirty-images": {"task": "catalog.tasks.index_dirty_images", "schedule": 600.0, "options": {"expires": 600}},
+    # back-fills of an enabled key whose message was lost or whose worker died
+    "resume-backfills": {"task": "catalog.tasks.resume_backfills", "schedule": 600.0, "options": {"expires": 600}},
 }
 if CREATIVE_INDEX_SNAPSHOT_SECONDS > 0:
     CELERY_BEAT_SCHEDULE["snapshot-creative-index"] = {

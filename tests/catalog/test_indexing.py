@@ -216,3 +216,110 @@ def test_reindex_all_replaces_vectors_in_place_and_a_run_cut_short_loses_none(db
     after = dict(ImageEmbedding.objects.filter(model_key=key).values_list("image_id", "created_at"))
     assert set(after) == set(before) and all(after[i] > before[i] for i in before)  # each one written again
     assert all(product_index_status(product=p).state == "indexed" for p in products)
+
+
+class _CutShort:
+    """An embedder whose task runs out of time in the middle of a batch."""
+    pretrained = False
+
+    def embed_images(self, pictures):
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        raise SoftTimeLimitExceeded()
+
+
+def test_a_batch_cut_short_by_the_tasks_time_limit_stays_pending_not_failed(db, monkeypatch):
+    """The soft time limit is an Exception: it was caught as the model's failure, and the batch's
+    pictures were failed for good (the sweep only looks at pending ones): out of search until re-indexed."""
+    import pytest
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from shop import vision_adapter
+
+    image = factories.product().images.get()
+    with monkeypatch.context() as patched:
+        patched.setattr(vision_adapter, "get_embedder", lambda key=None: _CutShort())
+        with pytest.raises(SoftTimeLimitExceeded):
+            index_dirty_images()
+    image.refresh_from_db()
+    assert image.index_state == ProductImage.IndexState.PENDING and not image.index_error
+    assert index_dirty_images() == 1  # the next run embeds it
+
+
+def test_a_worker_without_the_models_weights_leaves_pictures_pending(db, monkeypatch):
+    """A worker deployed before its weights fails no picture: the pictures are fine, and once the
+    weights are there the sweep indexes them."""
+    from shop import vision_adapter
+
+    image = factories.product().images.get()
+
+    def no_weights(key=None):
+        raise vision_adapter.WeightsUnavailable("clip-vit-b-32: VISION_WEIGHTS_PATH=/opt/models/x.pt does not exist")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(vision_adapter, "get_embedder", no_weights)
+        assert index_dirty_images() == 0
+    image.refresh_from_db()
+    assert image.index_state == ProductImage.IndexState.PENDING and not image.index_error
+    assert index_dirty_images() == 1
+
+
+def test_a_backlog_longer_than_a_tasks_time_is_continued_by_the_next_run(db, settings, monkeypatch):
+    """A run stops starting batches past half its soft time limit and sends its continuation; before,
+    it ran on into the limit (and a back-fill was killed there, never resumed)."""
+    settings.INDEX_BATCH_SIZE = 2
+    settings.VISION_TASK_SOFT_TIME_LIMIT = 0  # every run is past its time after its first batch
+    images = [factories.product().images.get() for _ in range(5)]
+    sent = []
+    monkeypatch.setattr(index_dirty_images, "delay", lambda *args: sent.append(args))
+    assert index_dirty_images() == 2
+    assert len(sent) == 1
+    while sent:
+        index_dirty_images(*sent.pop())
+    assert all(ProductImage.objects.get(id=image.id).index_state == ProductImage.IndexState.INDEXED
+               for image in images)
+
+
+def test_a_back_fill_is_continued_and_a_lost_one_resumed_by_the_sweep(db, settings, monkeypatch):
+    from catalog.models import EmbeddingModel
+    from catalog.tasks import backfill_model, resume_backfills
+
+    [factories.product().images.get() for _ in range(3)]
+    index_dirty_images()
+    EmbeddingModel.objects.create(key="tiny-test", dim=vision_adapter_dim("tiny-test"), index_name="x")
+    settings.INDEX_BATCH_SIZE = 2
+    settings.VISION_TASK_SOFT_TIME_LIMIT = 0
+    sent = []
+    monkeypatch.setattr(backfill_model, "delay", lambda *args: sent.append(args))
+    assert resume_backfills() == 1 and sent == [("tiny-test",)]  # its message was lost: the sweep sends it
+    assert backfill_model(*sent.pop()) == 2
+    (continuation,) = sent
+    assert continuation[0] == "tiny-test"
+    assert backfill_model(*sent.pop()) == 1 and not sent
+    assert ImageEmbedding.objects.filter(model_key="tiny-test").count() == 3
+    assert resume_backfills() == 0
+
+
+def vision_adapter_dim(key):
+    from shop import vision_adapter
+
+    return vision_adapter.model_dim(key)
+
+
+def test_only_one_indexing_run_at_a_time(db):
+    """Each committed import row queues a run: they all embedded the same lowest pending pictures."""
+    from django.db import connections
+
+    from catalog.tasks import _INDEXING_LOCK
+
+    image = factories.product().images.get()
+    other = connections.create_connection("default")  # another worker's run, in progress
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, 0)", [_INDEXING_LOCK])
+        assert index_dirty_images() == 0
+        image.refresh_from_db()
+        assert image.index_state == ProductImage.IndexState.PENDING
+    finally:
+        other.close()  # its lock goes with its connection
+    assert index_dirty_images() == 1
