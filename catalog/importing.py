@@ -62,10 +62,16 @@ def read_rows(path: Path, fmt: str | None = None) -> Iterator[dict]:
     fmt = fmt or path.suffix.lstrip(".").lower()
     if fmt == "csv":
         with open(path, newline="", encoding="utf-8-sig") as f:
-            yield from csv.DictReader(f)
+            # strict: a quote opened and never closed is an error, not the rest of the file read as
+            # one cell (the rows after it silently gone, or a field past the csv module's limit)
+            reader = csv.DictReader(f, strict=True)
+            try:
+                yield from reader
+            except csv.Error as exc:
+                raise ValueError(f"line {reader.line_num}: {exc} (an unbalanced quote?)") from exc
     elif fmt == "json":
         data = json.loads(path.read_text(encoding="utf-8"))
-        rows = data.get("products", []) if isinstance(data, dict) else data
+        rows = data.get("products") if isinstance(data, dict) else data
         if not isinstance(rows, list):
             raise ValueError("a JSON import is a list of objects, or an object with a 'products' list")
         yield from rows
@@ -166,16 +172,22 @@ def _given(row: dict, name: str) -> bool:
     return value is not None and (not isinstance(value, str) or bool(value.strip()))
 
 
-def _product_and_handle(text: str) -> tuple[Product | None, str]:
+def _product_and_handle(text: str, sku: str) -> tuple[Product | None, str]:
     """The product the row's handle (or SKU) names, and its handle: a slug that keeps letters of any
     script, so two handles do not fold into one (`платье` and `рубашка` are not both empty), nor are cut
     short. A product imported before (accents and other scripts dropped, cut to 100 characters: `Jupe
-    été` was `jupe-ete`) is found under that handle and keeps it."""
+    été` was `jupe-ete`) is found under that handle and keeps it, when the row's SKU is one of its
+    variants: a product whose own handle is `jupe-ete` is another product, not to be written over."""
     handle = slugify(text, allow_unicode=True)
     product = Product.objects.filter(handle=handle).first() if handle and len(handle) <= 100 else None
     earlier = slugify(text)[:100]
-    if product is None and earlier:
+    if product is None and earlier and earlier != handle:
         product = Product.objects.filter(handle=earlier).first()
+        if product is not None and not product.variants.filter(sku=sku).exists():
+            raise RowError("handle", f"{text!r} may be the product stored as {earlier!r} (imported before "
+                                     "handles kept accents and length) or a new one, and that product has no "
+                                     f"variant {sku!r}: use the handle {earlier!r} to update it, or another "
+                                     "handle for a new product")
     if product is not None:
         return product, product.handle
     if not handle:
@@ -225,7 +237,7 @@ def _import_row(row: dict, loader: ImageLoader, handles: dict[str, tuple[str, in
         raise RowError("", "a row must be an object")
     sku = _text(row, "sku", required=True, max_length=64)
     text = _text(row, "handle") or sku
-    product, handle = _product_and_handle(text)
+    product, handle = _product_and_handle(text, sku)
     first_text, first_row = (handles or {}).get(handle, (text.casefold(), number))
     if first_text != text.casefold():
         raise RowError("handle", f"{text!r} makes the handle {handle!r}, as row {first_row}'s does: "
@@ -263,8 +275,11 @@ def _import_row(row: dict, loader: ImageLoader, handles: dict[str, tuple[str, in
     options = {name: _text(row, name) for name in ("size", "color") if _given(row, name)}
     if variant is None:
         Variant.objects.create(sku=sku, product=product, options=options, price=price, currency=currency, stock=stock)
+    elif variant.product_id != product.id:  # a SKU copied onto another row, or a handle changed
+        raise RowError("sku", f"{sku!r} is a variant of the product {variant.product.handle!r}, not of "
+                              f"{handle!r}: a SKU names one variant of one product (move it in the admin)")
     else:
-        variant.product, variant.price = product, price
+        variant.price = price
         variant.options = {**variant.options, **options}
         if _given(row, "currency"):
             variant.currency = currency

@@ -300,3 +300,54 @@ def test_two_handles_that_fold_into_one_are_refused_not_merged(db):
     assert "row 1" in report.errors[0]["error"]
     product = Product.objects.get()
     assert product.title == "Tee, medium" and sorted(product.variants.values_list("sku", flat=True)) == ["T-M", "T-M-RED"]
+
+
+def test_an_accented_handle_does_not_write_over_another_product_whose_handle_has_no_accent(db):
+    """`robe-rosé` was looked up as `robe-rose` too (for products imported before handles kept
+    accents), so it wrote over the product `robe-rose`, a different dress, and took its variant."""
+    catalog_import(rows=[{"handle": "robe-rose", "title": "Robe rose", "category": "Robes", "sku": "RR-1",
+                          "price": "50"}])
+    report = catalog_import(rows=[{"handle": "robe-rosé", "title": "Robe rosé", "category": "Robes",
+                                   "sku": "RRE-1", "price": "65"}])
+    assert [(e["row"], e["field"]) for e in report.errors] == [(1, "handle")]
+    assert "use the handle 'robe-rose' to update it, or another handle" in report.errors[0]["error"]
+    dress = Product.objects.get()
+    assert (dress.handle, dress.title) == ("robe-rose", "Robe rose")
+    assert list(dress.variants.values_list("sku", flat=True)) == ["RR-1"]
+    assert not Variant.objects.filter(sku="RRE-1").exists()
+
+
+def test_a_sku_of_another_product_is_that_rows_error_not_moved(db):
+    """A SKU copied onto another product's row moved the variant: the first product kept its pictures,
+    stayed in search, and showed no price."""
+    catalog_import(rows=[{"handle": "tee", "title": "Tee", "category": "Tops", "sku": "T-1", "price": "10"}])
+    report = catalog_import(rows=[{"handle": "polo", "title": "Polo", "category": "Tops", "sku": "T-1",
+                                   "price": "30"}])
+    assert [(e["row"], e["field"]) for e in report.errors] == [(1, "sku")]
+    assert "'T-1' is a variant of the product 'tee'" in report.errors[0]["error"]
+    assert not Product.objects.filter(handle="polo").exists()
+    variant = Variant.objects.get(sku="T-1")
+    assert (variant.product.handle, str(variant.price)) == ("tee", "10.00")
+
+
+def test_a_csv_with_an_unbalanced_quote_is_refused_naming_its_line(db, tmp_path):
+    """The csv module read the rest of the file into one cell: the rows after it were gone while the
+    report counted every row imported."""
+    path = tmp_path / "catalog.csv"
+    path.write_text('handle,title,category,sku,price\n'
+                    'tee,Tee,Tops,T-1,10\n'
+                    'polo,"Polo, navy,Tops,P-1,30\n'
+                    'cap,Cap,Hats,C-1,15\n', encoding="utf-8")
+    with pytest.raises(Exception) as refused:
+        call_command("import_catalog", str(path))
+    assert type(refused.value).__name__ == "CommandError"
+    assert "line" in str(refused.value) and "quote" in str(refused.value)
+    assert not Product.objects.exists()
+
+
+def test_a_json_object_without_a_products_list_is_refused(db, tmp_path):
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps({"items": [{"handle": "tee", "sku": "T-1"}]}), encoding="utf-8")
+    with pytest.raises(Exception) as refused:
+        call_command("import_catalog", str(path))
+    assert "'products' list" in str(refused.value)
