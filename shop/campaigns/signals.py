@@ -1,34 +1,20 @@
 """Artwork files follow their creative: a deleted creative (one by one, or with its campaign) or a
 replaced artwork leaves no file behind in storage. Deleted after the commit, so a rolled-back delete
-keeps its file."""
+keeps its file, by a worker, and again by beat's sweep while the storage does not answer."""
 
 from __future__ import annotations
 
-import logging
-
-from django.db import transaction
 from django.db.models.signals import post_delete, pre_save
 from django.dispatch import receiver
 
 from shop.campaigns.models import AdCreative
-
-logger = logging.getLogger(__name__)
-
-
-def _delete_after_commit(storage, name: str) -> None:
-    def delete() -> None:
-        try:
-            storage.delete(name)
-        except Exception:  # the storage busy or refusing: a file left, never a failed request
-            logger.warning("artwork file not deleted", extra={"name": name}, exc_info=True)
-
-    transaction.on_commit(delete)
+from shop.core.services import files_delete_after_commit
 
 
 @receiver(post_delete, sender=AdCreative, dispatch_uid="campaigns.creative_file_deleted")
 def creative_deleted(sender, instance: AdCreative, **kwargs) -> None:
     if instance.image:
-        _delete_after_commit(instance.image.storage, instance.image.name)
+        files_delete_after_commit(names=[instance.image.name])  # artwork is in the default storage
 
 
 @receiver(pre_save, sender=AdCreative, dispatch_uid="campaigns.creative_file_replaced")
@@ -38,4 +24,4 @@ def creative_artwork_replaced(sender, instance: AdCreative, **kwargs) -> None:
         return
     before = AdCreative.objects.filter(pk=instance.pk).values_list("image", flat=True).first()
     if before and before != instance.image.name:
-        _delete_after_commit(instance.image.storage, before)
+        files_delete_after_commit(names=[before])

@@ -29,3 +29,24 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="uniq_idempotency_key_per_user")]
+
+
+class PendingFileDeletion(models.Model):
+    """A stored file, or every file under a prefix, that must go: written in the transaction that
+    makes it garbage (an erased shopper's photos, a deleted creative's artwork), deleted by a worker
+    after the commit, and tried again by beat until the storage has deleted it. A prefix is listed
+    again once `FILE_DELETION_SETTLE_SECONDS` have passed, for files written into it meanwhile (an
+    upload the erasure raced with)."""
+
+    storage = models.CharField(max_length=64, default="default", help_text="the STORAGES alias")
+    name = models.CharField(max_length=512)
+    prefix = models.BooleanField(default=False, help_text="every file under this name, which ends with /")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.storage}:{self.name}{'*' if self.prefix else ''}"

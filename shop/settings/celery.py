@@ -56,6 +56,9 @@ CELERY_BEAT_SCHEDULE = {
     },
     "purge-scan-photos": {"task": "shop.scans.tasks.purge_scan_photos", "schedule": 3600.0},
     "requeue-stale-scans": {"task": "shop.scans.tasks.requeue_stale_scans", "schedule": 60.0},
+    # files an erasure or a deleted creative left to delete (the storage down or slow then)
+    "delete-pending-files": {"task": "shop.core.tasks.delete_pending_files", "schedule": 600.0,
+                             "options": {"expires": 600}},
     "purge-idempotency-records": {"task": "shop.core.tasks.purge_idempotency_records", "schedule": 3600.0},
     # checkouts that stopped between writing the order and recording the payment
     "reconcile-pending-orders": {"task": "shop.carts.tasks.reconcile_pending_orders", "schedule": 60.0,

@@ -21,6 +21,9 @@ IMPORT_URL_ALLOW_PRIVATE = env.bool("IMPORT_URL_ALLOW_PRIVATE", default=False)
 
 # Scans (shop the look).
 SCAN_RETENTION_DAYS = env.int("SCAN_RETENTION_DAYS", default=30)
+# A prefix of files to delete (an erased shopper's) is listed again this long after, for files an
+# upload still in flight wrote into it meanwhile (longer than a request may take).
+FILE_DELETION_SETTLE_SECONDS = env.int("FILE_DELETION_SETTLE_SECONDS", default=300)
 SCAN_RESULTS_PER_ITEM = env.int("SCAN_RESULTS_PER_ITEM", default=8)
 SCAN_MAX_ITEMS = env.int("SCAN_MAX_ITEMS", default=6)
 SCAN_WAIT_MAX_SECONDS = env.float("SCAN_WAIT_MAX_SECONDS", default=10.0)

@@ -1,16 +1,14 @@
-import contextlib
 import logging
-import os
 import uuid
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import ProtectedError, Q
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from shop.core.services import files_delete_after_commit
 from shop.shoppers.models import Shopper
 
 logger = logging.getLogger(__name__)
@@ -50,26 +48,6 @@ def shopper_tombstone_get_or_create() -> Shopper:
             id=DELETED_SHOPPER_ID, defaults={"user": user, "platform": Shopper.Platform.WEB}
         )
     return shopper
-
-
-def _stored_files_delete(*, names: list[str], prefixes: list[str]) -> None:
-    """Delete the given files and whatever is left under the prefixes (pending direct uploads,
-    photos of scans made while the deletion ran), through the storage API (local or S3)."""
-    for prefix in prefixes:
-        try:
-            _, files = default_storage.listdir(prefix)
-        except FileNotFoundError:  # a local directory that was never created
-            continue
-        names = [*names, *(prefix + name for name in files)]
-    for name in dict.fromkeys(names):
-        try:
-            default_storage.delete(name)
-        except Exception:  # one stuck file must not keep the others; it is logged for a retry by hand
-            logger.exception("shopper file not deleted", extra={"file": name})
-    for prefix in prefixes:
-        if hasattr(default_storage, "path"):  # local storage leaves the (shopper-named) directory behind
-            with contextlib.suppress(OSError, NotImplementedError):
-                os.rmdir(default_storage.path(prefix))
 
 
 def shopper_delete(*, shopper: Shopper) -> None:
@@ -140,4 +118,6 @@ def _erase(shopper: Shopper, tombstone: Shopper) -> None:
     # deletion cascades to the remaining scans (items, matches), carts (lines) and cart events.
     prefixes = [f"scans/{shopper.id}/", shopper_prefix(shopper)]
     shopper.user.delete()
-    transaction.on_commit(lambda: _stored_files_delete(names=photos, prefixes=prefixes))
+    # Recorded in this transaction, deleted by a worker after it commits, and again by beat's sweep
+    # while the storage does not delete them (down, slow): the request never waits for the storage.
+    files_delete_after_commit(names=photos, prefixes=prefixes)

@@ -304,3 +304,40 @@ def test_deleting_on_s3_removes_photos_and_pending_uploads(db, s3_server, django
         assert bucket_keys(s3, bucket, f"uploads/{a.shopper.id}/") == []
         assert bucket_keys(s3, bucket) == [b_scan.photo.name]
         assert a.get("/api/v1/shoppers/me").status_code == 401
+
+
+def test_deleting_while_s3_is_down_erases_now_and_deletes_the_photos_once_it_answers(
+        db, s3_server, settings, monkeypatch, django_capture_on_commit_callbacks):
+    """The files were deleted in the request after the commit: with S3 down the app got a 503 and a
+    'retry', whose token was already gone (401), and nothing recorded which photos were still owed."""
+    from botocore.exceptions import EndpointConnectionError
+    from django.utils import timezone
+    from storages.backends.s3 import S3Storage
+
+    from shop.core.models import PendingFileDeletion
+    from shop.core.services import pending_files_delete
+
+    with s3_storage(s3_server) as (s3, bucket):
+        a = new_shopper_client()
+        photo = scan_with_photo(a).photo.name
+
+        def down(*args, **kwargs):
+            raise EndpointConnectionError(endpoint_url=s3_server["endpoint_url"])
+
+        with monkeypatch.context() as outage:
+            outage.setattr(S3Storage, "delete", down)
+            outage.setattr(S3Storage, "listdir", down)
+            with django_capture_on_commit_callbacks(execute=True):
+                assert a.delete("/api/v1/shoppers/me").status_code == 204
+        assert not Shopper.objects.filter(id=a.shopper.id).exists()
+        assert bucket_keys(s3, bucket, f"scans/{a.shopper.id}/") == [photo]
+        owed = PendingFileDeletion.objects.all()
+        assert owed.exists() and "EndpointConnectionError" in owed.first().last_error
+
+        # S3 answers again: beat's sweep deletes what is owed, and a photo an upload in flight wrote
+        # into the erased shopper's folder after the erasure (its listing) goes with them.
+        s3.put_object(Bucket=bucket, Key=f"scans/{a.shopper.id}/late.jpg", Body=photo_bytes())
+        later = timezone.now() + timedelta(seconds=settings.FILE_DELETION_SETTLE_SECONDS + 1)
+        pending_files_delete(now=later)
+        assert bucket_keys(s3, bucket, f"scans/{a.shopper.id}/") == []
+        assert not PendingFileDeletion.objects.exists()
