@@ -32,7 +32,7 @@ from shop.scans.serializers import (
     ScanSerializer,
     WaitSerializer,
 )
-from shop.scans.services import scan_create
+from shop.scans.services import ShopperErased, scan_create
 from shop.shoppers.permissions import IsShopper
 
 # Each way an upload can be refused, as the HTTP status the app gets.
@@ -123,7 +123,12 @@ class ScanListCreateApi(ListAPIView):
         def create() -> Response:
             raw = photo_bytes if upload_key is None else uploads.read_uploaded(shopper=request.shopper, key=upload_key)
             decoded = decode_upload(raw)
-            scan = scan_create(shopper=request.shopper, decoded=decoded, kind=data["kind"], filters=filters)
+            try:
+                scan = scan_create(shopper=request.shopper, decoded=decoded, kind=data["kind"], filters=filters)
+            except ShopperErased:
+                raise Problem(status=401, code="shopper_erased",
+                              detail="This shopper's data was deleted while the photo was on its way; "
+                                     "register again.") from None
             if upload_key is not None:
                 transaction.on_commit(lambda: uploads.delete_uploaded(key=upload_key))
             return Response(ScanSerializer(scan, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)

@@ -9,7 +9,7 @@ from datetime import timedelta
 from botocore.exceptions import BotoCoreError
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -23,10 +23,26 @@ from shop.shoppers.models import Shopper
 logger = logging.getLogger(__name__)
 
 
+class ShopperErased(Exception):
+    """The shopper was erased while their request was on its way (a scan posted, the data deleted)."""
+
+
+def _shopper_key_share(shopper: Shopper) -> None:
+    """FOR KEY SHARE on the shopper's row: an erasure that has deleted it (not yet committed) is waited
+    for, and then the shopper is gone (`ShopperErased`: no scan, no photo stored for nobody); one that
+    starts after waits at its delete for this to commit, and erases the new scan too (it erases again
+    when a row it did not see references the shopper). Scans of one shopper do not wait for each other."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {Shopper._meta.db_table} WHERE id = %s FOR KEY SHARE", [shopper.pk])
+        if cursor.fetchone() is None:
+            raise ShopperErased(str(shopper.pk))
+
+
 @transaction.atomic
 def scan_create(*, shopper: Shopper, decoded, kind: str = Scan.Kind.AUTO, filters: dict | None = None) -> Scan:
     """Store the cleaned copy of a validated photo and queue the scan for the vision worker."""
     from shop.scans.tasks import process_scan
+    _shopper_key_share(shopper)
     cleaned = vision_adapter.encode_clean_jpeg(decoded.image)
     scan = Scan(
         shopper=shopper,

@@ -341,3 +341,20 @@ def test_deleting_while_s3_is_down_erases_now_and_deletes_the_photos_once_it_ans
         pending_files_delete(now=later)
         assert bucket_keys(s3, bucket, f"scans/{a.shopper.id}/") == []
         assert not PendingFileDeletion.objects.exists()
+
+
+def test_a_photo_arriving_after_its_shopper_was_erased_stores_nothing(db):
+    """A scan whose request authenticated before the erasure and stored its photo after: the photo was
+    written under the erased shopper's folder, the scan row failed at the commit (a 500), and the file
+    stayed for nobody."""
+    from shop import vision_adapter
+    from shop.scans.services import ShopperErased, scan_create
+
+    client = new_shopper_client()
+    stale = client.shopper  # what the request authenticated
+    shopper_delete(shopper=Shopper.objects.get(id=stale.id))
+    with pytest.raises(ShopperErased):
+        scan_create(shopper=stale, decoded=vision_adapter.decode(photo_bytes()))
+    folder = f"scans/{stale.id}/"
+    assert not (default_storage.exists(folder) and default_storage.listdir(folder)[1])
+    assert not Scan.objects.filter(shopper_id=stale.id).exists()
