@@ -71,6 +71,17 @@ class ScanItemSerializer(serializers.Serializer):
         return [item.x0, item.y0, item.x1, item.y1]
 
 
+def scan_photo_url(request, scan) -> str | None:
+    """Where the scan's owner gets its photo: the owner-only photo endpoint with local storage (media
+    files of scans are not served), a signed, expiring URL with S3; None once the photo is gone."""
+    if not scan.photo:
+        return None
+    if settings.STORAGE_BACKEND == "local":  # served to the owner only, by ScanPhotoApi
+        url = reverse("scan-photo", args=[scan.id])
+        return request.build_absolute_uri(url) if request is not None else url
+    return absolute_media_url(request, scan.photo)
+
+
 class ScanSerializer(serializers.ModelSerializer):
     photo_url = serializers.SerializerMethodField()
     model = serializers.SerializerMethodField()
@@ -85,13 +96,7 @@ class ScanSerializer(serializers.ModelSerializer):
         )  # fmt: skip
 
     def get_photo_url(self, scan) -> str | None:
-        if not scan.photo:
-            return None
-        if settings.STORAGE_BACKEND == "local":  # served to the owner only, by ScanPhotoApi
-            request = self.context.get("request")
-            url = reverse("scan-photo", args=[scan.id])
-            return request.build_absolute_uri(url) if request is not None else url
-        return absolute_media_url(self.context.get("request"), scan.photo)  # a signed, expiring S3 URL
+        return scan_photo_url(self.context.get("request"), scan)
 
     def get_model(self, scan) -> dict | None:
         if not scan.model_key:

@@ -5,13 +5,13 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from shop.scans.serializers import scan_photo_url
 from shop.shoppers.permissions import IsShopper
 from shop.shoppers.serializers import (
     ShopperOutputSerializer,
     ShopperRegisteredOutputSerializer,
     ShopperRegisterInputSerializer,
 )
-from catalog.serializers import absolute_media_url
 from shop.shoppers.selectors import shopper_export
 from shop.shoppers.services import shopper_delete, shopper_register
 
@@ -62,7 +62,7 @@ class ShopperExportApi(APIView):
     @extend_schema(operation_id="shopper_export", responses={200: dict}, tags=["shoppers"])
     def get(self, request):
         data = shopper_export(
-            shopper=request.shopper, photo_url=lambda photo: absolute_media_url(request, photo)
+            shopper=request.shopper, photo_url=lambda scan: scan_photo_url(request, scan)
         )
         response = Response(data)
         response["Content-Disposition"] = f'attachment; filename="shopper-{request.shopper.id}.json"'

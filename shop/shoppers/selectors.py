@@ -14,7 +14,7 @@ def shopper_for_user(*, user) -> Shopper | None:
 def shopper_export(*, shopper: Shopper, photo_url: Callable[[Any], str | None]) -> dict:
     """Everything stored about a shopper, as plain JSON-ready data (GDPR art. 15/20).
 
-    `photo_url(field_file)` gives a (time-limited, with S3) address of a stored photo.
+    `photo_url(scan)` gives the address of its stored photo for its owner (time-limited with S3), or None.
     """
     from shop.campaigns.models import ScanAttribution
     from shop.carts.models import Cart, CartEvent, Order
@@ -53,7 +53,7 @@ def shopper_export(*, shopper: Shopper, photo_url: Callable[[Any], str | None]) 
                 "width": scan.width,
                 "height": scan.height,
                 "filters": scan.filters,
-                "photo_url": photo_url(scan.photo) if scan.photo else None,
+                "photo_url": photo_url(scan),
                 "photo_deleted_at": scan.photo_deleted_at,
                 "items": [
                     {

@@ -73,7 +73,11 @@ def test_the_export_holds_the_shoppers_data_and_nobody_elses(shoppers):
     scans = {scan["id"]: scan for scan in data["scans"]}
     assert set(scans) == {str(a.look.id), str(a.ad.id)}
     look = scans[str(a.look.id)]
-    assert look["photo_url"].startswith(f"http://testserver/media/scans/{a.shopper.id}/")
+    # the link works for its owner (local media of scans are not served: /media/scans/... was a 404)
+    assert look["photo_url"] == f"http://testserver/api/v1/scans/{a.look.id}/photo"
+    photo = a.get(look["photo_url"])
+    assert photo.status_code == 200 and photo["Content-Type"] == "image/jpeg"
+    assert b.get(look["photo_url"]).status_code == 404
     assert look["items"][0]["category"] == "tops" and look["items"][0]["matches"][0]["rank"] == 1
     assert [o["id"] for o in data["orders"]] == [a.order["id"]]
     assert data["orders"][0]["lines"][0]["quantity"] == 2
