@@ -11,7 +11,7 @@ start) and its own redis-server on a free loopback port; traffic goes only to 12
 
 1. `migrate`, `seed_demo --per-category N --no-marketing` (vectors made inline with the
    weights-free VISION_MODEL=color-texture-v1), scan throttles off (THROTTLE_SCANS_PER_SHOPPER= and
-   THROTTLE_SCANS_PER_IP= empty).
+   THROTTLE_SCANS_PER_IP= empty, and registrations: THROTTLE_REGISTRATIONS_PER_IP=).
 2. gunicorn shop.wsgi (--workers 2 --threads 4 --keep-alive 75, like `make run`) and one Celery worker
    (-Q vision --concurrency 1) as subprocesses; /readyz awaited; shoppers register through the API;
    warm-up scans.
@@ -77,6 +77,7 @@ ENV = {
     "VISION_MODEL": "color-texture-v1",  # weights-free
     "THROTTLE_SCANS_PER_SHOPPER": "",
     "THROTTLE_SCANS_PER_IP": "",
+    "THROTTLE_REGISTRATIONS_PER_IP": "",
     "DJANGO_SETTINGS_MODULE": "shop.settings",
     "DJANGO_DEBUG": "false",
     "HF_HUB_OFFLINE": "1",

@@ -117,6 +117,7 @@ REST_FRAMEWORK = {
         "shop.shoppers.throttles.UploadIpThrottle",
         "shop.shoppers.throttles.RefineShopperThrottle",
         "shop.shoppers.throttles.RefineIpThrottle",
+        "shop.shoppers.throttles.RegisterIpThrottle",
     ],
     # The client IP is REMOTE_ADDR (0), or the Nth address from the right of X-Forwarded-For behind
     # N trusted proxies; DRF's default (None) trusts the whole, client-written header.
@@ -157,6 +158,7 @@ THROTTLE_UPLOADS_PER_SHOPPER = env.str("THROTTLE_UPLOADS_PER_SHOPPER", default="
 THROTTLE_UPLOADS_PER_IP = env.str("THROTTLE_UPLOADS_PER_IP", default="300/min")
 THROTTLE_REFINES_PER_SHOPPER = env.str("THROTTLE_REFINES_PER_SHOPPER", default="60/min")
 THROTTLE_REFINES_PER_IP = env.str("THROTTLE_REFINES_PER_IP", default="300/min")
+THROTTLE_REGISTRATIONS_PER_IP = env.str("THROTTLE_REGISTRATIONS_PER_IP", default="20/min")
 
 # A cache shared by every process (Redis) for throttling counts; empty: per-process memory (one machine).
 CACHE_URL = env.str("CACHE_URL", default="")

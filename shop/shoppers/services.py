@@ -14,11 +14,23 @@ from shop.shoppers.models import Shopper
 logger = logging.getLogger(__name__)
 
 
+def _locale_region(locale: str) -> str:
+    """The region subtag of a BCP 47 (`zh-Hant-TW`) or underscored (`en_GB`) locale: two letters or
+    three digits after the language and an optional script; none in `zh-Hant` or `en`. The last
+    subtag was taken before: `HANT` and `POSIX` (of `en-US-POSIX`) were regions in the trends report."""
+    subtags = locale.replace("_", "-").split("-")[1:]
+    if subtags and len(subtags[0]) == 4 and subtags[0].isalpha():
+        subtags = subtags[1:]  # the script
+    if subtags and ((len(subtags[0]) == 2 and subtags[0].isalpha()) or (len(subtags[0]) == 3 and subtags[0].isdigit())):
+        return subtags[0]
+    return ""
+
+
 @transaction.atomic
 def shopper_register(*, platform: str, app_version: str = "", locale: str = "", region: str = "") -> tuple[Shopper, str]:
     """Create an anonymous shopper and the API token the device will send from now on."""
-    if not region and "-" in locale.replace("_", "-"):
-        region = locale.replace("_", "-").split("-")[-1]
+    if not region:
+        region = _locale_region(locale)
     user = get_user_model().objects.create_user(username=f"shopper-{Token.generate_key()[:20]}")
     user.set_unusable_password()
     user.save(update_fields=["password"])

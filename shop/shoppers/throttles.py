@@ -8,9 +8,10 @@ hold across processes; with the default per-process LocMem cache each process co
 
 The classes are installed through REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] and act only on
 `POST /api/v1/scans/`, `POST /api/v1/orders/`, `POST /api/v1/uploads/` and
-`POST /api/v1/scans/{id}/search` (every other request passes untouched); rates are read from settings
+`POST /api/v1/scans/{id}/search`, and registration (`POST /api/v1/shoppers/`, per IP) (every other
+request passes untouched); rates are read from settings
 at request time (THROTTLE_SCANS_PER_SHOPPER, THROTTLE_SCANS_PER_IP, THROTTLE_CHECKOUTS_PER_...,
-THROTTLE_UPLOADS_PER_..., THROTTLE_REFINES_PER_...), so a changed setting applies at once. Checkout's limits brake card testing: every attempt asks the payment provider and
+THROTTLE_UPLOADS_PER_..., THROTTLE_REFINES_PER_..., THROTTLE_REGISTRATIONS_PER_IP), so a changed setting applies at once. Checkout's limits brake card testing: every attempt asks the payment provider and
 stores an order. Upload limits keep one token from filling the bucket: each URL lets its holder store
 a photo of up to UPLOAD_MAX_BYTES (for a day, until the lifecycle rule expires it).
 """
@@ -24,6 +25,7 @@ SCAN_CREATE_VIEW = "ScanListCreateApi"
 CHECKOUT_VIEW = "OrderListCreateApi"
 UPLOAD_VIEW = "UploadApi"
 REFINE_VIEW = "ScanRefineApi"
+REGISTER_VIEW = "ShopperRegisterApi"
 
 
 class _PostThrottle(SimpleRateThrottle):
@@ -108,3 +110,10 @@ class RefineIpThrottle(_PerIp):
     """THROTTLE_REFINES_PER_IP refinements per client IP, whichever shopper asks."""
 
     scope, rate_setting, view_name = "refine_ip", "THROTTLE_REFINES_PER_IP", REFINE_VIEW
+
+
+class RegisterIpThrottle(_PerIp):
+    """THROTTLE_REGISTRATIONS_PER_IP new shoppers per client IP: each is a user, a profile and a token,
+    and a fresh token is a fresh per-shopper quota for everything above."""
+
+    scope, rate_setting, view_name = "register_ip", "THROTTLE_REGISTRATIONS_PER_IP", REGISTER_VIEW

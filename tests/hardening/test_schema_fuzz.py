@@ -54,6 +54,7 @@ def auth_headers(db, settings, wsgi_keeps_the_test_connection):
 
     settings.THROTTLE_SCANS_PER_SHOPPER = None  # many scans from one shopper and one address
     settings.THROTTLE_SCANS_PER_IP = None
+    settings.THROTTLE_REGISTRATIONS_PER_IP = None  # many shoppers registered from one address
     settings.SCAN_WAIT_MAX_SECONDS = 0.2
     _, shopper_token = shopper_register(platform="ios", app_version="1.0.0")
     staff = get_user_model().objects.create_user("fuzz-staff", password="x", is_staff=True)

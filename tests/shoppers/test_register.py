@@ -29,3 +29,16 @@ def test_a_shopper_cannot_log_in_to_admin(client, shopper_client):
     user = shopper_client.shopper.user
     assert not user.has_usable_password()
     assert not user.is_staff
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("locale, region", [
+    ("fr-FR", "FR"), ("en_GB", "GB"), ("zh-Hant-TW", "TW"), ("es-419", "419"),
+    ("zh-Hant", ""), ("en-US-POSIX", "US"), ("de", ""), ("sr-Latn", ""),
+])
+def test_the_region_is_the_locales_region_subtag_not_its_last_one(api_client, locale, region):
+    """`zh-Hant` gave the region HANT and `en-US-POSIX` POSIX: the trends report counted them as regions."""
+    body = api_client.post("/api/v1/shoppers/", {"platform": "ios", "locale": locale}, format="json").json()
+    from shop.shoppers.models import Shopper
+
+    assert Shopper.objects.get(id=body["id"]).region == region

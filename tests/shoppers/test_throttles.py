@@ -104,3 +104,20 @@ def test_refinements_are_limited_per_shopper(db, settings):
     answers = [shopper.post(url, {}, format="json", REMOTE_ADDR="10.9.0.8").status_code for _ in range(3)]
     assert answers == [410, 410, 429]  # no photo stored here: 410 until the limit
     assert shopper.get(f"/api/v1/scans/{scan.id}/").status_code == 200  # reads are not limited
+
+
+def test_registrations_are_limited_per_client_ip(db, settings):
+    """Each registration made a user, a profile and a token at no cost, and each token a fresh
+    per-shopper quota: a loop filled those tables without limit."""
+    from rest_framework.test import APIClient
+
+    settings.THROTTLE_REGISTRATIONS_PER_IP = "2/min"
+    client = APIClient()
+
+    def register(ip):
+        return client.post("/api/v1/shoppers/", {"platform": "ios"}, format="json", REMOTE_ADDR=ip)
+
+    assert [register("10.9.0.7").status_code for _ in range(2)] == [201, 201]
+    refused = register("10.9.0.7")
+    assert refused.status_code == 429 and refused["Content-Type"] == PROBLEM
+    assert register("10.9.0.8").status_code == 201  # another address
