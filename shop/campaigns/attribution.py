@@ -24,9 +24,11 @@ from shop.campaigns.models import AdCreativeProduct, OrderCampaignAttribution, O
 def attribute_order(*, order) -> None:
     placed_at = order.created_at
     window = settings.ATTRIBUTION_WINDOW_DAYS
+    # An order whose shopper was erased before it was paid finds their scans through the erasure's key.
+    whose = {"erased_shopper": order.erased_shopper} if order.erased_shopper else {"shopper_id": order.shopper_id}
     touches = list(
         ScanAttribution.objects.filter(
-            shopper_id=order.shopper_id, created_at__gte=placed_at - timedelta(days=window), created_at__lte=placed_at
+            **whose, created_at__gte=placed_at - timedelta(days=window), created_at__lte=placed_at
         ).order_by("-created_at", "-id")
     )
     if not touches:

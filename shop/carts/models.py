@@ -117,6 +117,9 @@ class Order(models.Model):
     payment_attempted_at = models.DateTimeField(null=True, blank=True)
     # a charge that came after the order was given up, whose refund got no answer yet: the sweep tries again
     refund_due = models.BooleanField(default=False)
+    # An order still pending payment when its shopper was erased: the erasure's key, the one its ad
+    # scans' attributions got, so that the order paid later is still attributed to their campaigns.
+    erased_shopper = models.UUIDField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     fulfilled_at = models.DateTimeField(null=True, blank=True)

@@ -117,13 +117,19 @@ def _erase(shopper: Shopper, tombstone: Shopper) -> None:
     photos = [name for name in scans.values_list("photo", flat=True) if name]
 
     attributed = list(ScanAttribution.objects.filter(scan__shopper=shopper).values_list("scan_id", flat=True))
-    ScanItem.objects.filter(scan_id__in=attributed).delete()  # their matches go with them
-    Scan.objects.filter(id__in=attributed).update(
+    # Finished ad scans, recognised or not, stay as bare rows too: the ROI report's recognition rate
+    # counts them (deleting the unrecognised ones raised a past day's rate).
+    kept = {*attributed, *scans.filter(kind=Scan.Kind.AD, status=Scan.Status.DONE).values_list("id", flat=True)}
+    ScanItem.objects.filter(scan_id__in=kept).delete()  # their matches go with them
+    Scan.objects.filter(id__in=kept).update(
         shopper=tombstone, photo="", photo_sha256="", photo_deleted_at=timezone.now(), filters={}, failure_reason=""
     )
+    erasure = uuid.uuid4()  # one key per erasure, linked to no one
     ScanAttribution.objects.filter(Q(shopper=shopper) | Q(scan_id__in=attributed)).update(
-        shopper=None, erased_shopper=uuid.uuid4())
+        shopper=None, erased_shopper=erasure)
     CartEvent.objects.filter(shopper=shopper, scan_id__in=attributed).update(shopper=tombstone)
+    # An order not paid yet is attributed once it is (order_settle): through the erasure's key.
+    Order.objects.filter(shopper=shopper, status=Order.Status.PENDING_PAYMENT).update(erased_shopper=erasure)
     Order.objects.filter(shopper=shopper).update(shopper=tombstone)
 
     # The user's deletion cascades to its token, idempotency records and the shopper, whose

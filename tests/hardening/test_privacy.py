@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
+from django.utils import timezone
 from PIL import Image
 from rest_framework.authtoken.models import Token
 
@@ -61,6 +62,13 @@ def shoppers(db):
     return a, b
 
 
+def recognition(staff) -> list[dict]:
+    query = {"start": (timezone.localdate() - timedelta(days=30)).isoformat(), "end": timezone.localdate().isoformat()}
+    response = staff.get("/api/v1/reports/campaigns/roi/", query)
+    assert response.status_code == 200, response.content
+    return response.json()["recognition_rate"]
+
+
 def test_the_export_holds_the_shoppers_data_and_nobody_elses(shoppers):
     a, b = shoppers
     response = a.get("/api/v1/shoppers/me/export")
@@ -99,6 +107,10 @@ def test_deleting_erases_the_person_and_keeps_anonymised_figures(shoppers, staff
     assert default_storage.exists(photo)
     before = roi(staff)["privacy-spring"]["total"]
     assert before["revenue"] == "40.00" and before["scans"] == 1 and before["add_to_carts"] == 1
+    # an ad scan that recognised nothing: the day's recognition rate counts it (1 of 2 recognised)
+    Scan.objects.create(shopper=a.shopper, kind="ad", status="done", result_kind="look")
+    rate_before = recognition(staff)
+    assert [(day["recognised"], day["scans"]) for day in rate_before] == [(1, 2)]
 
     with django_capture_on_commit_callbacks(execute=True):
         response = a.delete("/api/v1/shoppers/me")
@@ -132,6 +144,7 @@ def test_deleting_erases_the_person_and_keeps_anonymised_figures(shoppers, staff
     for figure in ("revenue", "orders", "units", "campaign_orders", "campaign_revenue", "scans", "add_to_carts",
                    "unique_shoppers"):
         assert after[figure] == before[figure], figure
+    assert recognition(staff) == rate_before  # it was 1 of 1 after: the unrecognised scan was deleted
 
     # The other shopper: untouched.
     assert b.get("/api/v1/shoppers/me").status_code == 200
@@ -315,7 +328,6 @@ def test_deleting_while_s3_is_down_erases_now_and_deletes_the_photos_once_it_ans
     """The files were deleted in the request after the commit: with S3 down the app got a 503 and a
     'retry', whose token was already gone (401), and nothing recorded which photos were still owed."""
     from botocore.exceptions import EndpointConnectionError
-    from django.utils import timezone
     from storages.backends.s3 import S3Storage
 
     from shop.core.models import PendingFileDeletion
@@ -362,3 +374,26 @@ def test_a_photo_arriving_after_its_shopper_was_erased_stores_nothing(db):
     folder = f"scans/{stale.id}/"
     assert not (default_storage.exists(folder) and default_storage.listdir(folder)[1])
     assert not Scan.objects.filter(shopper_id=stale.id).exists()
+
+
+def test_an_order_paid_after_its_shopper_was_erased_keeps_its_campaign_attribution(db):
+    """An order still pending payment at the erasure (the gateway's answer lost) is paid later by the
+    sweep: attribution looked for the shopper's ad scans under the deleted-shopper row and found none,
+    so its revenue never reached the ROI report."""
+    from shop.carts.payments import PaymentResult
+    from shop.carts.services import _order_open, order_settle
+    from tests.carts.conftest import add
+
+    client = new_shopper_client()
+    tee = make_variant(price="30.00", stock=2)
+    campaign, creative = make_campaign("erased-pending", [tee.product])
+    ad_scan(client, creative, ago=timedelta(hours=1))
+    assert add(client, tee).status_code == 201
+    order, _ = _order_open(shopper=client.shopper, expected_total=None, expected_currency=None)
+    shopper_delete(shopper=client.shopper)
+
+    paid = order_settle(order=Order.objects.get(id=order.id), result=PaymentResult(ok=True, reference="gw_late"))
+    assert paid.status == "paid" and paid.shopper_id == DELETED_SHOPPER_ID
+    line = OrderLineAttribution.objects.get(line__order=paid)
+    assert line.campaign_id == campaign.id and str(line.revenue) == "30.00"
+    assert OrderCampaignAttribution.objects.filter(order=paid, campaign=campaign).exists()
