@@ -1,6 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Max, Min
+from django.db.models import Max, Min, Prefetch
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -8,7 +8,7 @@ from django.utils.html import format_html
 
 from catalog.models import Brand, Category, EmbeddingModel, Product, ProductImage, Variant
 from catalog.search import hits_for, search_photo
-from catalog.selectors import active_model_key, index_counts, product_index_status
+from catalog.selectors import active_model_key, images_with_vector_state, index_counts, product_index_status
 from catalog.services import (
     embedding_model_activate,
     embedding_model_drop,
@@ -81,10 +81,13 @@ class ProductAdmin(admin.ModelAdmin):
     fields = ("title", "description", "brand", "category", "attributes", "active", "index_status")
 
     def get_queryset(self, request):
+        # each picture with whether it has a current vector of the active key: the list's index status
+        # column asks nothing more per product (it made a query per row)
+        images = images_with_vector_state(model_key=getattr(self, "_active_key", None) or active_model_key())
         return (
             super()
             .get_queryset(request)
-            .prefetch_related("images")
+            .prefetch_related(Prefetch("images", queryset=images))
             .annotate(price_min=Min("variants__price"), price_max=Max("variants__price"))
         )
 

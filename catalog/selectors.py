@@ -163,15 +163,25 @@ class IndexStatus:
     error: str = ""
 
 
+def images_with_vector_state(*, model_key: str):
+    """Pictures annotated with `has_current_vector` for the key (a list page prefetches these, and
+    `product_index_status` then asks nothing more per product)."""
+    current = ImageEmbedding.objects.filter(image=OuterRef("pk"), model_key=model_key, sha256=OuterRef("sha256"))
+    return ProductImage.objects.annotate(has_current_vector=Exists(current))
+
+
 def product_index_status(*, product: Product, model_key: str | None = None) -> IndexStatus:
     model_key = model_key or active_model_key()
     images = list(product.images.all())
     if not images:
         return IndexStatus("no images", model_key, 0, 0)
-    current = set(
-        ImageEmbedding.objects.filter(image__in=images, model_key=model_key).values_list("image_id", "sha256")
-    )
-    indexed = sum((image.id, image.sha256) in current for image in images)
+    if all(hasattr(image, "has_current_vector") for image in images):  # prefetched for this key
+        indexed = sum(image.has_current_vector for image in images)
+    else:
+        current = set(
+            ImageEmbedding.objects.filter(image__in=images, model_key=model_key).values_list("image_id", "sha256")
+        )
+        indexed = sum((image.id, image.sha256) in current for image in images)
     failed = [image for image in images if image.index_state == ProductImage.IndexState.FAILED]
     if failed:
         return IndexStatus("failed", model_key, indexed, len(images), failed[0].index_error)

@@ -323,3 +323,25 @@ def test_only_one_indexing_run_at_a_time(db):
     finally:
         other.close()  # its lock goes with its connection
     assert index_dirty_images() == 1
+
+
+def test_the_product_list_asks_as_many_queries_for_50_products_as_for_5(staff):
+    """The index status column asked the vectors of each row's pictures: 100 more queries a page."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def page_queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert staff.get("/admin/catalog/product/").status_code == 200
+        return len(captured)
+
+    for _ in range(5):
+        factories.product()
+    index_dirty_images()
+    few = page_queries()
+    for _ in range(45):
+        factories.product()
+    index_dirty_images()
+    page = staff.get("/admin/catalog/product/").content.decode()
+    assert page.count("indexed (1/1, color-texture-v1)") == 50
+    assert page_queries() == few
