@@ -122,3 +122,54 @@ def test_rundev_becomes_ready_and_ctrl_c_stops_everything(tmp_path):
     output = log_path.read_text()
     assert "Embedded PostgreSQL stopped." in output
     assert "Traceback" not in output and "Exception ignored" not in output
+
+
+def _rundev(tmp_path, port: int, log):
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("DATABASE_URL", "CELERY_BROKER_URL", "AWS_STORAGE_BUCKET_NAME")}
+    env.update({"SHOP_VAR_DIR": str(tmp_path / "var"), "PYTHONUNBUFFERED": "1", "LOG_FORMAT": "text"})
+    return subprocess.Popen([sys.executable, "manage.py", "rundev", "--bind", f"127.0.0.1:{port}", "--no-demo"],
+                            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def test_rundev_on_a_port_in_use_fails_and_leaves_nothing_running(tmp_path):
+    """It said "running", gunicorn gave up on the port, and `make run` ended with status 0."""
+    import socket
+
+    var_dir = str(tmp_path / "var")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with open(tmp_path / "rundev.log", "wb") as log:
+            proc = _rundev(tmp_path, port, log)
+            assert proc.wait(timeout=120) == 1
+    output = (tmp_path / "rundev.log").read_text()
+    assert f"127.0.0.1:{port} is in use" in output and "is running on" not in output
+    assert "Embedded PostgreSQL stopped." in output
+    assert wait_until(lambda: not _processes_using(var_dir), timeout=15, message="nothing left running")
+
+
+def test_rundev_stops_everything_when_its_terminal_closes_even_while_migrating(tmp_path):
+    """Only SIGINT and SIGTERM were handled, and only once the servers ran: a closed terminal (SIGHUP)
+    left gunicorn on the port, the worker and beat, and PostgreSQL; a Ctrl-C during a first start's
+    migrations left PostgreSQL running."""
+    var_dir = str(tmp_path / "var")
+    with open(tmp_path / "migrating.log", "wb") as log:
+        proc = _rundev(tmp_path, free_port(), log)
+        wait_until(lambda: "Applying" in (tmp_path / "migrating.log").read_text(), timeout=120, interval=0.2,
+                   message="the migrations to start")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    assert "Embedded PostgreSQL stopped." in (tmp_path / "migrating.log").read_text()
+    assert wait_until(lambda: not _processes_using(var_dir), timeout=15, message="nothing left running")
+
+    port = free_port()
+    with open(tmp_path / "rundev.log", "wb") as log:
+        proc = _rundev(tmp_path, port, log)
+        wait_until(lambda: _get(f"http://127.0.0.1:{port}/healthz")[0] == 200, timeout=180, interval=1,
+                   message="the web server to answer")
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(timeout=60) == 0, (tmp_path / "rundev.log").read_text()
+    assert wait_until(lambda: not _processes_using(var_dir), timeout=15, message="nothing left running")
+    assert "Embedded PostgreSQL stopped." in (tmp_path / "rundev.log").read_text()

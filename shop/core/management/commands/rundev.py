@@ -1,15 +1,20 @@
 """`make run`: one command that runs the whole backend on this machine.
 
 It migrates, loads the demo catalog on first start, creates a local superuser once, then supervises
-a real Celery worker (all queues, with beat) and gunicorn on 127.0.0.1:8000. Ctrl-C (or SIGTERM)
-stops the children, then the embedded PostgreSQL, so nothing is left running.
+a real Celery worker (all queues, with beat) and gunicorn on 127.0.0.1:8000. Ctrl-C, SIGTERM or
+SIGHUP (the terminal closed), at any moment (a first start's migrations included), stops the children,
+then the embedded PostgreSQL, so nothing is left running; the children also get SIGTERM if this
+supervisor is killed outright. A port already in use, or a child that exits on its own, ends the
+command with an error (exit status 1), everything stopped.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,12 +23,34 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command, get_commands
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from shop import embedded_db, vision_adapter
 from shop.celery import Queues
 
 ADMIN_USERNAME = "admin"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In a child, before it runs: SIGTERM when the supervisor dies (killed with -9, say), so that no
+    server is left holding the port and no beat sending (Linux; elsewhere a no-op)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    except (AttributeError, OSError):
+        pass
+
+
+def _port_free(bind: str) -> bool:
+    host, _, port = bind.rpartition(":")
+    with socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]") or "0.0.0.0", int(port)))
+        except OSError:
+            return False
+    return True
 
 
 class Command(BaseCommand):
@@ -36,6 +63,26 @@ class Command(BaseCommand):
         parser.add_argument("--no-demo", action="store_true", help="Do not load the demo data on first start.")
 
     def handle(self, *args, **options):
+        self._supervising = self._stopping = False
+
+        def request_stop(signum, frame):
+            self._stopping = True
+            if not self._supervising:  # migrating, loading the demo: stop there
+                raise KeyboardInterrupt
+
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, request_stop)
+        children: dict[str, subprocess.Popen] = {}
+        try:
+            if not _port_free(options["bind"]):
+                raise CommandError(f"{options['bind']} is in use (another `make run`?): stop it, or pass --bind.")
+            self._run(options, children)
+        except KeyboardInterrupt:
+            self.stdout.write("Interrupted.")
+        finally:
+            self._stop(children)
+
+    def _run(self, options, children: dict[str, subprocess.Popen]) -> None:
         call_command("migrate", interactive=False, verbosity=1)
         call_command("collectstatic", interactive=False, verbosity=0)
         if not options["no_demo"] and "seed_demo" in get_commands():
@@ -47,7 +94,8 @@ class Command(BaseCommand):
             f"weights: {model.get('weights_source')})" + (f" — {model['error']}" if model.get("error") else "")
         )
 
-        children = self._start_children(options)
+        self._supervising = True  # from here a stop signal only asks: no child is left half-started
+        self._start_children(options, children)
         self.stdout.write(self.style.SUCCESS(f"Shop-the-look is running on http://{options['bind']}/"))
         self.stdout.write(f"  API docs: http://{options['bind']}/api/docs/   readiness: http://{options['bind']}/readyz")
         self.stdout.write(f"  Admin:    http://{options['bind']}/admin/   {password_note}")
@@ -67,7 +115,7 @@ class Command(BaseCommand):
             return f"user `{ADMIN_USERNAME}`, password `{password_file.read_text().strip()}` (from {password_file})"
         return f"user `{ADMIN_USERNAME}` (password set earlier; `manage.py changepassword {ADMIN_USERNAME}` resets it)"
 
-    def _start_children(self, options) -> dict[str, subprocess.Popen]:
+    def _start_children(self, options, children: dict[str, subprocess.Popen]) -> None:
         python = sys.executable
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "shop.settings", "PYTHONUNBUFFERED": "1"}
         if not settings.VISION_THREADS:
@@ -96,28 +144,20 @@ class Command(BaseCommand):
         ]  # fmt: skip
         # Own process groups: the terminal's Ctrl-C reaches only this supervisor, which stops
         # the children in order (a second SIGINT would make Celery abandon running tasks).
-        return {
-            name: subprocess.Popen(cmd, env=env, start_new_session=True)
-            for name, cmd in (("worker", worker), ("web", web))
-        }
+        for name, cmd in (("worker", worker), ("web", web)):
+            children[name] = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent)
 
     def _supervise(self, children: dict[str, subprocess.Popen]) -> None:
-        stopping = False
+        while not self._stopping:
+            exited = [name for name, proc in children.items() if proc.poll() is not None]
+            if exited:
+                raise CommandError(f"{', '.join(exited)} exited on its own (its log is above); everything stopped.")
+            time.sleep(0.5)
 
-        def request_stop(signum, frame):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, request_stop)
-        signal.signal(signal.SIGTERM, request_stop)
-        try:
-            while not stopping:
-                exited = [name for name, proc in children.items() if proc.poll() is not None]
-                if exited:
-                    self.stderr.write(f"{', '.join(exited)} exited unexpectedly; stopping everything.")
-                    break
-                time.sleep(0.5)
-        finally:
+    def _stop(self, children: dict[str, subprocess.Popen]) -> None:
+        for signum in STOP_SIGNALS:  # a second Ctrl-C does not cut the stopping short
+            signal.signal(signum, signal.SIG_IGN)
+        if children:
             self.stdout.write("Stopping web server and worker...")
             for proc in children.values():
                 if proc.poll() is None:
@@ -129,10 +169,10 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
-            if settings.DATABASE_EMBEDDED:
-                from django.db import connections
+        if settings.DATABASE_EMBEDDED:
+            from django.db import connections
 
-                connections.close_all()
-                embedded_db.stop(settings.EMBEDDED_PGDATA)
-                self.stdout.write("Embedded PostgreSQL stopped.")
-            self.stdout.write(self.style.SUCCESS("Stopped."))
+            connections.close_all()
+            embedded_db.stop(settings.EMBEDDED_PGDATA)
+            self.stdout.write("Embedded PostgreSQL stopped.")
+        self.stdout.write(self.style.SUCCESS("Stopped."))
