@@ -1,13 +1,11 @@
 """Celery settings. The queues themselves are declared in shop/celery.py."""
 
-from pathlib import Path
-
 from shop.celery import Queues
-from shop.settings.env import VAR_DIR, env
+from shop.settings.env import BASE_DIR, VAR_DIR, env
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 BROKER_EMBEDDED = not CELERY_BROKER_URL
-EMBEDDED_BROKER_DIR = Path(env.str("EMBEDDED_BROKER_DIR", default=str(VAR_DIR / "broker")))
+EMBEDDED_BROKER_DIR = BASE_DIR / env.str("EMBEDDED_BROKER_DIR", default=str(VAR_DIR / "broker"))
 
 if BROKER_EMBEDDED:
     # kombu's filesystem transport: a real broker that needs no server, for one machine.

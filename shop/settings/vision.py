@@ -1,3 +1,5 @@
+from django.core.exceptions import ImproperlyConfigured
+
 from shop.settings.env import env
 
 # A registry key from vision/registry.py, or "auto": clip-vit-b-32 when its weights are on this
@@ -37,12 +39,20 @@ SCAN_MAX_ATTEMPTS = env.int("SCAN_MAX_ATTEMPTS", default=3)
 SCAN_REQUEUE_AFTER_SECONDS = env.int("SCAN_REQUEUE_AFTER_SECONDS", default=300)
 # "No confident match" below this cosine similarity, per model key ("*" for the others), e.g.
 # "color-texture-v1=0.93,clip-vit-b-32=0.75,*=0.5".
-SCAN_MIN_SCORE = {
-    key.strip(): float(value)
-    for key, value in (
-        pair.split("=", 1) for pair in env.list("SCAN_MIN_SCORE", default=["color-texture-v1=0.9", "*=0.6"]) if "=" in pair
-    )
-}
+def _min_scores(pairs: list[str]) -> dict[str, float]:
+    scores = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        try:
+            if not sep or not key.strip():
+                raise ValueError("each entry is key=score")
+            scores[key.strip()] = float(value)
+        except ValueError as exc:  # a bare 0.7 was dropped: every match then counted as confident
+            raise ImproperlyConfigured(f"SCAN_MIN_SCORE: {pair!r}: {exc} (e.g. clip-vit-b-32=0.75,*=0.5)") from exc
+    return scores
+
+
+SCAN_MIN_SCORE = _min_scores(env.list("SCAN_MIN_SCORE", default=["color-texture-v1=0.9", "*=0.6"]))
 # How much the words of a refinement ("in red") weigh against the picture, for models with text.
 REFINE_TEXT_WEIGHT = env.float("REFINE_TEXT_WEIGHT", default=0.6)
 
