@@ -89,13 +89,16 @@ def workers_seen() -> dict[str, list[str]]:
     return seen
 
 
-def readiness() -> dict:
-    checks = {
-        "database": database_check(),
-        "broker": broker_check(),
-        "storage": storage_check(),
-        "model": model_check(),
-    }
+def readiness(*, scope: str = "all") -> dict:
+    """Every dependency (`all`), or what a web process itself needs to serve requests (`web`): its
+    database and its model. The broker and the storage are shared by every pod: a load balancer that
+    took all web pods out of service while Redis restarts would refuse every request (catalog, carts,
+    checkout), when uploads alone would be touched (a scan stays pending for the sweep; a photo the
+    storage cannot take is a 503 of its own)."""
+    checks = {"database": database_check()}
+    if scope == "all":
+        checks |= {"broker": broker_check(), "storage": storage_check()}
+    checks["model"] = model_check()
     ready = all(check["ok"] for check in checks.values())
-    workers = workers_seen() if checks["database"]["ok"] else {}
-    return {"ready": ready, "checks": checks, "workers": workers}
+    workers = workers_seen() if checks["database"]["ok"] and scope == "all" else {}
+    return {"ready": ready, "scope": scope, "checks": checks, "workers": workers}

@@ -39,6 +39,20 @@ def test_readyz_is_503_problem_when_the_broker_is_unreachable(client):
 
 
 @pytest.mark.django_db
+def test_the_web_probe_stays_ready_while_the_shared_broker_is_down(client, settings):
+    """The load balancer's probe (`?scope=web`) asks what a web process itself needs: with the broker
+    down for a restart every web pod went unready, and every request (catalog, carts, checkout) got 503."""
+    settings.VISION_MODEL = "color-texture-v1"
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    with override_settings(CELERY_BROKER_URL=unreachable, CELERY_BROKER_TRANSPORT_OPTIONS={}, BROKER_EMBEDDED=False):
+        response = client.get("/readyz?scope=web")
+        assert client.get("/readyz?scope=nonsense").status_code == 400
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["scope"] == "web" and set(body["checks"]) == {"database", "model"}
+
+
+@pytest.mark.django_db
 def test_readyz_is_503_when_the_embedded_broker_folder_is_gone(client, tmp_path):
     missing = tmp_path / "gone"
     options = {"data_folder_in": str(missing), "data_folder_out": str(missing), "control_folder": str(missing)}
