@@ -30,7 +30,7 @@ class ReadyzApi(APIView):
         operation_id="readyz",
         parameters=[OpenApiParameter("scope", str, enum=["all", "web"], required=False,
                                      description="all (default): every dependency; web: database and model only")],
-        responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
         tags=["health"],
     )
     def get(self, request):
