@@ -32,6 +32,7 @@ from django.utils.text import slugify
 from catalog.fetch import FetchError, FetchPolicy, fetch_url
 from catalog.models import Brand, Category, Product, ProductImage, Variant
 from shop import vision_adapter
+from shop.core.services import files_delete_after_commit
 
 logger = logging.getLogger(__name__)
 MAX_STOCK = 999_999_999
@@ -228,7 +229,7 @@ class ImageLoader:
 
 
 def _import_row(row: dict, loader: ImageLoader, handles: dict[str, tuple[str, int]] | None = None,
-                number: int = 0) -> Counter:
+                number: int = 0, saved: list[str] | None = None) -> Counter:
     """Import one row. `handles`: the handles this import made so far, with the text and row each came
     from; another text that makes the same handle (`TEE/M` after `TEE.M`: both `teem`) is this row's
     error, not an update of that row's product."""
@@ -289,7 +290,10 @@ def _import_row(row: dict, loader: ImageLoader, handles: dict[str, tuple[str, in
     counts["variants"] += 1
 
     known = set(product.images.values_list("sha256", flat=True))
+    fetched = set(product.images.exclude(source="").values_list("source", flat=True))
     for source in _image_sources(row):
+        if source in fetched:
+            continue  # imported from this URL before: not downloaded again (nor refused if it is gone)
         data, name = loader.load(source)
         try:
             vision_adapter.decode(data)
@@ -297,14 +301,24 @@ def _import_row(row: dict, loader: ImageLoader, handles: dict[str, tuple[str, in
             raise RowError("images", f"{source}: {exc.code}: {exc}") from exc
         if hashlib.sha256(data).hexdigest() in known:
             continue  # the same picture imported again
-        image = ProductImage(product=product, position=len(known), is_primary=not known)
+        image = ProductImage(product=product, position=len(known), is_primary=not known,
+                             source=source if "://" in source else "")
         image.image.save(name or "image.jpg", ContentFile(data), save=False)
+        if saved is not None:
+            saved.append(image.image.name)
         image.save()
         known.add(image.sha256)
         counts["images"] += 1
     if handles is not None:
         handles.setdefault(handle, (text.casefold(), number))  # a row that failed made no product
     return counts
+
+
+def _delete_files(names: list[str]) -> None:
+    """Files of a row rolled back (or of a transaction rolled back around the import: recorded, and
+    deleted only if that commits)."""
+    if names:
+        files_delete_after_commit(names=names)
 
 
 def catalog_import(
@@ -316,16 +330,19 @@ def catalog_import(
     handles: dict[str, tuple[str, int]] = {}
     for number, row in enumerate(rows, start=1):
         report.rows += 1
+        saved: list[str] = []  # picture files the row wrote: a refused row takes them with it
         try:
             with transaction.atomic():
-                counts = _import_row(row, loader, handles, number)
+                counts = _import_row(row, loader, handles, number, saved)
         except RowError as exc:
             report.errors.append({"row": number, "field": exc.field, "error": exc.message})
+            _delete_files(saved)
         except (IntegrityError, DataError, ValueError, ArithmeticError) as exc:
             # what the checks above did not foresee is still this row's error, not the end of the import
             # (its savepoint is rolled back; the database being unavailable stops it)
             logger.warning("import row %s refused: %s: %s", number, type(exc).__name__, exc)
             report.errors.append({"row": number, "field": "", "error": f"{type(exc).__name__}: {exc}"})
+            _delete_files(saved)
         else:
             for name, value in counts.items():
                 setattr(report, name, getattr(report, name) + value)

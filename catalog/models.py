@@ -108,6 +108,8 @@ class ProductImage(models.Model):
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
     image = models.FileField(upload_to=product_image_upload_to, max_length=255)
     sha256 = models.CharField(max_length=64, editable=False, db_index=True)
+    # the URL an import fetched it from: a re-import does not fetch it again
+    source = models.CharField(max_length=2000, blank=True, editable=False)
     position = models.PositiveSmallIntegerField(default=0)
     is_primary = models.BooleanField(default=False)
     index_state = models.CharField(max_length=10, choices=IndexState.choices, default=IndexState.PENDING, editable=False)

@@ -351,3 +351,34 @@ def test_a_json_object_without_a_products_list_is_refused(db, tmp_path):
     with pytest.raises(Exception) as refused:
         call_command("import_catalog", str(path))
     assert "'products' list" in str(refused.value)
+
+
+def test_a_reimport_fetches_no_picture_again_and_a_picture_gone_keeps_no_price_back(
+        db, tmp_path, picture_server, settings, django_capture_on_commit_callbacks):
+    """Every picture URL was downloaded again on each import of the full catalog, and one taken off
+    the server made its row an error: the row's new price was not applied."""
+    from django.core.files.storage import default_storage
+
+    settings.IMPORT_URL_ALLOW_PRIVATE = True
+    root = tmp_path / "www"
+    row = {"handle": "tee", "title": "Tee", "category": "Tops", "sku": "T-1", "price": "10",
+           "images": f"{picture_server}/green.jpg"}
+    assert catalog_import(rows=[row], policy=FetchPolicy(allow_private=True)).errors == []
+    (root / "green.jpg").unlink()  # the CDN dropped it
+    report = catalog_import(rows=[{**row, "price": "12"}], policy=FetchPolicy(allow_private=True))
+    assert report.errors == [] and report.images == 0
+    assert str(Variant.objects.get(sku="T-1").price) == "12.00"
+    assert ProductImage.objects.count() == 1
+
+    # A row refused after one of its pictures was stored leaves no file behind.
+    def stored() -> set:
+        return set(default_storage.listdir("products")[1])
+
+    (root / "red.jpg").write_bytes(picture_bytes(color="red"))
+    before = stored()
+    bad = {"handle": "cap", "title": "Cap", "category": "Hats", "sku": "C-1", "price": "5",
+           "images": f"{picture_server}/red.jpg|{picture_server}/missing.jpg"}
+    with django_capture_on_commit_callbacks(execute=True):
+        report = catalog_import(rows=[bad], policy=FetchPolicy(allow_private=True))
+    assert [e["field"] for e in report.errors] == ["images"]
+    assert stored() == before
