@@ -171,5 +171,31 @@ def test_rundev_stops_everything_when_its_terminal_closes_even_while_migrating(t
                    message="the web server to answer")
         proc.send_signal(signal.SIGHUP)
         assert proc.wait(timeout=60) == 0, (tmp_path / "rundev.log").read_text()
+    # PostgreSQL among them (its output went nowhere after the hang-up: the terminal is gone)
     assert wait_until(lambda: not _processes_using(var_dir), timeout=15, message="nothing left running")
-    assert "Embedded PostgreSQL stopped." in (tmp_path / "rundev.log").read_text()
+
+
+def test_rundev_on_a_port_in_use_leaves_the_other_runs_database_running(tmp_path):
+    """The second `make run` of one checkout stopped the PostgreSQL that the first was serving from."""
+    import socket
+
+    pgdata = tmp_path / "var" / "pgdata"
+
+    def embedded(call: str) -> bool:  # in a process of its own, as the first run's would be
+        code = f"from pathlib import Path; from shop import embedded_db as e; {call}"
+        done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip() == "True"
+
+    embedded(f"e.ensure_running(Path({str(pgdata)!r}))")  # the first run's
+    try:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            with open(tmp_path / "rundev.log", "wb") as log:
+                proc = _rundev(tmp_path, taken.getsockname()[1], log)
+                assert proc.wait(timeout=120) == 1
+        assert "is in use" in (tmp_path / "rundev.log").read_text()
+        assert embedded(f"print(e._is_running(Path({str(pgdata)!r})))")
+    finally:
+        embedded(f"e.stop(Path({str(pgdata)!r}))")

@@ -67,15 +67,21 @@ class Command(BaseCommand):
 
         def request_stop(signum, frame):
             self._stopping = True
+            if signum == signal.SIGHUP:  # the terminal is gone: writing to it would fail (EIO) mid-stop
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                os.dup2(devnull, 2)
             if not self._supervising:  # migrating, loading the demo: stop there
                 raise KeyboardInterrupt
 
         for signum in STOP_SIGNALS:
             signal.signal(signum, request_stop)
         children: dict[str, subprocess.Popen] = {}
+        if not _port_free(options["bind"]):
+            # another `make run` may be using this database: stopped only if this command started it
+            self._stop(children, database=bool(embedded_db._server and embedded_db._server.started_here))
+            raise CommandError(f"{options['bind']} is in use (another `make run`?): stop it, or pass --bind.")
         try:
-            if not _port_free(options["bind"]):
-                raise CommandError(f"{options['bind']} is in use (another `make run`?): stop it, or pass --bind.")
             self._run(options, children)
         except KeyboardInterrupt:
             self.stdout.write("Interrupted.")
@@ -154,7 +160,7 @@ class Command(BaseCommand):
                 raise CommandError(f"{', '.join(exited)} exited on its own (its log is above); everything stopped.")
             time.sleep(0.5)
 
-    def _stop(self, children: dict[str, subprocess.Popen]) -> None:
+    def _stop(self, children: dict[str, subprocess.Popen], *, database: bool = True) -> None:
         for signum in STOP_SIGNALS:  # a second Ctrl-C does not cut the stopping short
             signal.signal(signum, signal.SIG_IGN)
         if children:
@@ -169,7 +175,7 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
-        if settings.DATABASE_EMBEDDED:
+        if settings.DATABASE_EMBEDDED and database:
             from django.db import connections
 
             connections.close_all()
