@@ -63,7 +63,7 @@ def index_dirty_images(skip: list[int] | None = None) -> int:
     keys = enabled_model_keys()
     seen: set[int] = set(skip or ())
     left: set[int] = set(skip or ())  # still pending after this run's look
-    written, deadline, more = 0, _deadline(), False
+    written, deadline, more, unusable = 0, _deadline(), False, False
     with _only_run(_INDEXING_LOCK) as held:
         if not held:
             return 0
@@ -83,6 +83,14 @@ def index_dirty_images(skip: list[int] | None = None) -> int:
             result = index_images(image_ids=batch, model_keys=keys)
             written += result.embedded
             left |= result.deferred
+            if keys[0] in result.unavailable:  # no weights on this worker: no use reading the rest
+                unusable = True
+                break
+    # Pictures that turned pending after this run's last look, while a run that found the lock held
+    # gave up (this run was to take them up): the continuation does.
+    if not more and not unusable:
+        more = (ProductImage.objects.filter(index_state=ProductImage.IndexState.PENDING)
+                .exclude(id__in=seen).exists())
     if more:  # after the lock is released, so that the continuation can take it
         send_or_leave_to_sweep(index_dirty_images, sorted(left), what="indexing (continued)",
                                sweep="the index-dirty-images sweep")
@@ -115,7 +123,10 @@ def backfill_model(model_key: str, after_id: int = 0) -> int:
             if after_id != start and time.monotonic() > deadline:  # each run does one batch at least
                 more = True
                 break
-            written += index_images(image_ids=batch, model_keys=[model_key], mark_state=False).embedded
+            result = index_images(image_ids=batch, model_keys=[model_key], mark_state=False)
+            if model_key in result.unavailable:  # no weights on this worker: resume_backfills tries later
+                break
+            written += result.embedded
             after_id = batch[-1]
     if more:
         send_or_leave_to_sweep(backfill_model, model_key, after_id, what="back-fill (continued)",
@@ -130,9 +141,12 @@ def resume_backfills() -> int:
     from catalog.selectors import enabled_model_keys, images_missing_embeddings
 
     from catalog.models import ProductImage
+    from shop import vision_adapter
 
     sent = 0
     for key in enabled_model_keys()[1:]:  # the active key's vectors are index_dirty_images' work
+        if vision_adapter.model_status(key)["error"]:  # its weights are not here: nothing to do yet
+            continue
         # pictures that failed (unreadable, not a picture) would start a back-fill at every sweep
         if images_missing_embeddings(model_key=key).exclude(index_state=ProductImage.IndexState.FAILED).exists():
             backfill_model.delay(key)

@@ -256,9 +256,14 @@ def test_a_worker_without_the_models_weights_leaves_pictures_pending(db, monkeyp
     def no_weights(key=None):
         raise vision_adapter.WeightsUnavailable("clip-vit-b-32: VISION_WEIGHTS_PATH=/opt/models/x.pt does not exist")
 
+    import catalog.indexing
+
+    read = []
     with monkeypatch.context() as patched:
         patched.setattr(vision_adapter, "get_embedder", no_weights)
+        patched.setattr(catalog.indexing, "_load_pictures", lambda images, result: read.extend(images) or {})
         assert index_dirty_images() == 0
+    assert read == []  # no picture read from storage for nothing (the sweep would read them all every 10 min)
     image.refresh_from_db()
     assert image.index_state == ProductImage.IndexState.PENDING and not image.index_error
     assert index_dirty_images() == 1
