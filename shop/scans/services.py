@@ -147,21 +147,21 @@ def scan_claim(*, scan_id, message_id: str | None = None) -> Scan | None:
     return scan
 
 
-def stale_scans_mark_requeued(*, now=None) -> list:
+def stale_scan_ids(*, now=None) -> list:
     """Scans queued or started longer ago than SCAN_REQUEUE_AFTER_SECONDS and not finished: their
     message was lost (a broker restart without persistence) or their worker died. A scan sent again
-    is left for another SCAN_REQUEUE_AFTER_SECONDS: while the vision workers are down or behind, its
-    copies would otherwise pile up in the queue, one a minute. The scans returned are marked sent."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.SCAN_REQUEUE_AFTER_SECONDS)
+    (`scan_requeued`) is left for another SCAN_REQUEUE_AFTER_SECONDS: while the vision workers are down
+    or behind, beat would otherwise add a copy of it to their queue every minute."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.SCAN_REQUEUE_AFTER_SECONDS)
     not_lately = Q(requeued_at__isnull=True) | Q(requeued_at__lt=cutoff)
     pending = Q(status=Scan.Status.PENDING, created_at__lt=cutoff)
     processing = Q(status=Scan.Status.PROCESSING, started_at__lt=cutoff)
-    with transaction.atomic():
-        ids = list(Scan.objects.filter((pending | processing) & not_lately)
-                   .select_for_update(skip_locked=True).values_list("id", flat=True))
-        Scan.objects.filter(id__in=ids).update(requeued_at=now)
-    return ids
+    return list(Scan.objects.filter((pending | processing) & not_lately).values_list("id", flat=True))
+
+
+def scan_requeued(*, scan_id, now=None) -> None:
+    """Record that beat sent the scan again (after the broker took the message, not before)."""
+    Scan.objects.filter(id=scan_id).update(requeued_at=now or timezone.now())
 
 
 def scan_photos_purge(*, now=None) -> int:

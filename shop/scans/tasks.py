@@ -23,7 +23,8 @@ from shop.scans.services import (
     scan_photos_purge,
     scan_record_no_ad,
     scan_store_results,
-    stale_scans_mark_requeued,
+    scan_requeued,
+    stale_scan_ids,
 )
 
 logger = logging.getLogger(__name__)
@@ -117,9 +118,10 @@ def purge_scan_photos() -> int:
 def requeue_stale_scans() -> int:
     """Send stale scans to the vision queue again; process_scan is idempotent, so a scan whose
     first message is still alive is simply done once."""
-    ids = stale_scans_mark_requeued()
+    ids = stale_scan_ids()
     for scan_id in ids:
-        process_scan.delay(str(scan_id))
+        process_scan.delay(str(scan_id))  # a broker that does not take it: the next minute's run tries again
+        scan_requeued(scan_id=scan_id)
     if ids:
         logger.warning("stale scans requeued", extra={"count": len(ids)})
     return len(ids)

@@ -153,14 +153,24 @@ def test_stale_scans_are_queued_again_and_finish_once(demo_catalog, settings):
 def test_a_stale_scan_is_sent_again_once_a_period_not_every_minute_of_a_backlog(demo_catalog, settings):
     """While the vision workers are down or behind, beat runs every minute: each run used to add one
     more copy of every stale scan to the queue."""
-    from shop.scans.services import stale_scans_mark_requeued
+    from shop.scans.tasks import process_scan, requeue_stale_scans
 
     client = new_shopper_client()
     waiting = post_scan(client, street_photo_of(Product.objects.first())).json()["id"]
     period = timedelta(seconds=settings.SCAN_REQUEUE_AFTER_SECONDS)
     now = timezone.now()
     Scan.objects.filter(id=waiting).update(status=Scan.Status.PENDING, created_at=now - period * 3)
-    assert [str(i) for i in stale_scans_mark_requeued(now=now)] == [waiting]
-    for minute in range(1, 5):  # the next runs of beat within the period send nothing more
-        assert stale_scans_mark_requeued(now=now + timedelta(minutes=minute)) == []
-    assert [str(i) for i in stale_scans_mark_requeued(now=now + period + timedelta(seconds=1))] == [waiting]
+    sent = []
+
+    def broker_down(scan_id):
+        raise ConnectionError("broker restarting")
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(process_scan, "delay", broker_down)
+        with pytest.raises(ConnectionError):
+            requeue_stale_scans()
+        patched.setattr(process_scan, "delay", sent.append)  # the broker is back, the workers still down
+        assert requeue_stale_scans() == 1 and sent == [waiting]  # not marked sent while it was not
+        assert requeue_stale_scans() == 0  # beat's next runs within the period send nothing more
+        Scan.objects.filter(id=waiting).update(requeued_at=timezone.now() - period - timedelta(seconds=1))
+        assert requeue_stale_scans() == 1 and sent == [waiting, waiting]  # a period later: once more
