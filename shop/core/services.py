@@ -42,12 +42,18 @@ def _send_file_deletions(ids: list[int]) -> None:
     send_or_leave_to_sweep(delete_pending_files, ids, what="file deletion", sweep="the delete-pending-files sweep")
 
 
+def file_deletion_settle() -> timedelta:
+    """How long after its record a prefix is listed again: FILE_DELETION_SETTLE_SECONDS, and at least
+    as long as a direct-upload URL issued just before the erasure lets its holder store a file."""
+    return timedelta(seconds=max(settings.FILE_DELETION_SETTLE_SECONDS, settings.UPLOAD_URL_EXPIRE_SECONDS + 60))
+
+
 def pending_files_delete(*, ids: list[int] | None = None, now=None) -> tuple[int, int]:
     """Delete recorded files through the storage API, oldest first: (records done, records left).
     One record at a time, locked (two runs never delete the same one). A file already gone counts as
     deleted; a storage that does not answer ends the run (every other file would wait as long)."""
     now = now or timezone.now()
-    settle = timedelta(seconds=settings.FILE_DELETION_SETTLE_SECONDS)
+    settle = file_deletion_settle()
     todo = PendingFileDeletion.objects.all()
     if ids is not None:
         todo = todo.filter(id__in=ids)

@@ -64,9 +64,14 @@ def test_production_refuses_the_examples_placeholder_key_a_short_key_and_debug()
     assert "refuses DJANGO_DEBUG=true" in result.stderr
 
 
+# Services nothing answers on: a settings check must not start the embedded PostgreSQL (it would be
+# left running under the repository's var/ when the tests use another database).
+NOWHERE = {"DATABASE_URL": "postgres://shop@127.0.0.1:1/none", "CELERY_BROKER_URL": "redis://127.0.0.1:1/0"}
+
+
 def test_a_value_that_cannot_be_read_names_its_variable():
     for name, value in (("UPLOAD_MAX_BYTES", "20MB"), ("VISION_TASK_TIME_LIMIT", "soon"), ("SCAN_MIN_SCORE", "0.7")):
-        result = _start(**{name: value})
+        result = _start(**NOWHERE, **{name: value})
         assert result.returncode != 0
         assert "ImproperlyConfigured" in result.stderr and name in result.stderr.splitlines()[-1], result.stderr[-500:]
 
@@ -77,7 +82,7 @@ def test_a_secret_key_starting_with_a_dollar_is_that_key_not_another_variable():
     key = "$" + "q7Wz" * 13
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)"],
-        cwd=REPO_ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "shop.settings", "DJANGO_SECRET_KEY": key},
+        cwd=REPO_ROOT, env={**os.environ, **NOWHERE, "DJANGO_SETTINGS_MODULE": "shop.settings", "DJANGO_SECRET_KEY": key},
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == key

@@ -331,7 +331,7 @@ def test_deleting_while_s3_is_down_erases_now_and_deletes_the_photos_once_it_ans
     from storages.backends.s3 import S3Storage
 
     from shop.core.models import PendingFileDeletion
-    from shop.core.services import pending_files_delete
+    from shop.core.services import file_deletion_settle, pending_files_delete
 
     with s3_storage(s3_server) as (s3, bucket):
         a = new_shopper_client()
@@ -353,7 +353,7 @@ def test_deleting_while_s3_is_down_erases_now_and_deletes_the_photos_once_it_ans
         # S3 answers again: beat's sweep deletes what is owed, and a photo an upload in flight wrote
         # into the erased shopper's folder after the erasure (its listing) goes with them.
         s3.put_object(Bucket=bucket, Key=f"scans/{a.shopper.id}/late.jpg", Body=photo_bytes())
-        later = timezone.now() + timedelta(seconds=settings.FILE_DELETION_SETTLE_SECONDS + 1)
+        later = timezone.now() + file_deletion_settle() + timedelta(seconds=1)
         pending_files_delete(now=later)
         assert bucket_keys(s3, bucket, f"scans/{a.shopper.id}/") == []
         assert not PendingFileDeletion.objects.exists()
