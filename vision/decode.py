@@ -230,8 +230,11 @@ def _to_srgb(img: Image.Image) -> Image.Image:
     mode = img.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         return _high_depth_to_rgb(img)
-    if mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if mode in ("P", "L", "RGB") and "transparency" in img.info:
+        # a palette entry, or one grey or RGB value (PNG's tRNS), is transparent: onto white as alpha is
+        img = img.convert("RGBA")
+    elif mode == "P":
+        img = img.convert("RGB")
     elif mode in ("1", "L", "LA", "PA", "La", "RGBa") or mode not in ("RGB", "RGBA", "CMYK"):
         img = img.convert("RGBA" if ("A" in mode or "a" in mode) else "RGB")
     icc = img.info.get("icc_profile")
@@ -262,7 +265,9 @@ def _high_depth_to_rgb(img: Image.Image) -> Image.Image:
     copy of the whole image cost ~24 bytes a pixel (1 GB for a 40 Mpx PNG of 90 KB)."""
     values = np.asarray(img)
     peak = float(values.max(initial=0))
-    top = 65535.0 if img.mode.startswith("I") and peak > 255 else 255.0
+    # a 16-bit image is on the 16-bit scale however dark (200 is near black, not 78 % grey); a 32-bit
+    # one ("I") may hold 8-bit values, told by its peak
+    top = 65535.0 if img.mode.startswith("I;16") or (img.mode == "I" and peak > 255) else 255.0
     if img.mode == "F":
         top = max(peak, 1.0) if peak > 1.0 else 1.0
     grey = np.empty(values.shape, np.uint8)

@@ -304,3 +304,33 @@ def test_a_phone_jpeg_with_extra_mpf_images_is_decoded_as_jpeg():
     decoded = decode_image(out.getvalue())
     assert decoded.format == "JPEG" and decoded.image.size == (64, 48)
     assert decoded.image.getpixel((32, 24))[0] > 150  # the primary (red) image
+
+
+def test_a_png_with_one_transparent_colour_lands_on_white_as_alpha_does():
+    """PNG's tRNS chunk makes one grey or RGB value transparent: only palette images honoured it, so a
+    transparent black background came out black."""
+    import io
+
+    from PIL import Image
+
+    for mode, key, fill in (("RGB", (0, 0, 0), (0, 0, 0)), ("L", 0, 0)):
+        picture = Image.new(mode, (40, 30), fill)
+        picture.paste(Image.new(mode, (10, 10), (200, 30, 30) if mode == "RGB" else 120), (15, 10))
+        out = io.BytesIO()
+        picture.save(out, "PNG", transparency=key)
+        decoded = decode_image(out.getvalue()).image
+        assert decoded.getpixel((0, 0)) == (255, 255, 255), mode
+        assert decoded.getpixel((20, 15)) != (255, 255, 255), mode
+
+
+def test_a_dark_16_bit_grey_image_stays_dark():
+    """A 16-bit image whose brightest pixel is 200 of 65535 was scaled as 8-bit: a near-black photo
+    came out 78 % grey."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(np.full((20, 20), 200, np.uint16)).save(out, "PNG")
+    assert max(decode_image(out.getvalue()).image.getpixel((5, 5))) <= 2
