@@ -195,6 +195,10 @@ def model_status(key: str, *, weights_path: str | None = None, allow_random_weig
         "ready": False,
         "message": "",
     }
+    failed = _FAILED_LOADS.get((spec.key, _normalise_path(weights_path)))
+    if failed:  # the file is there, but it did not load: not ready, whatever its presence says
+        status["message"] = failed
+        return status
     loaded = _loaded_embedder(key, weights_path)
     if loaded is not None:
         status.update(
@@ -280,13 +284,17 @@ def prefetch_weights(key: str) -> str:
 
 
 def clear_loaded_models() -> None:
-    """Forget every cached embedder (tests, or a worker switching models)."""
+    """Forget every cached embedder and failed load (tests, or a worker switching models)."""
     with _LOCK:
         _EMBEDDERS.clear()
+        _FAILED_LOADS.clear()
 
 
 _LOCK = threading.Lock()
 _EMBEDDERS: dict[tuple, Embedder] = {}
+# (key, weights path) -> why its checkpoint would not load, in this process: /readyz and admin say so
+# instead of "ready" because the file exists (each scan tried the load again and failed "internal error")
+_FAILED_LOADS: dict[tuple, str] = {}
 
 
 def _loaded_embedder(key: str, weights_path: str | None) -> Embedder | None:
@@ -391,13 +399,18 @@ def _build_open_clip(spec: ModelSpec, weights_path: str | None, allow_random: bo
         source = "random"
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_WEIGHTS_SEED)
+        import pickle
+
+        from safetensors import SafetensorError
+
         try:
             model = open_clip.create_model(spec.architecture, pretrained=checkpoint, weights_only=True)
-        except (RuntimeError, OSError, ValueError, KeyError) as exc:
-            raise WeightsUnavailable(
-                f"The checkpoint {checkpoint} ({source}) could not be loaded into {spec.architecture} "
-                f"for model {spec.key}: {exc}"
-            ) from exc
+        except (RuntimeError, OSError, ValueError, KeyError, EOFError, pickle.UnpicklingError,
+                SafetensorError) as exc:  # a corrupt or foreign file: named, and remembered (model_status)
+            message = (f"The checkpoint {checkpoint} ({source}) could not be loaded into {spec.architecture} "
+                       f"for model {spec.key}: {type(exc).__name__}: {exc}")
+            _FAILED_LOADS[(spec.key, _normalise_path(weights_path))] = message
+            raise WeightsUnavailable(message) from exc
     if source == "random":
         log = logger.info if spec.key == "tiny-test" else logger.warning
         log("%s", _provenance_message(spec, source))

@@ -150,6 +150,19 @@ def test_checkpoint_for_another_architecture_is_refused(tmp_path, offline_empty_
         load_embedder("tiny-test", weights_path=str(tmp_path / "wrong.pt"))
 
 
+@pytest.mark.parametrize("name, content", [("bad.safetensors", b"\xff" * 64), ("bad.pt", b"not a pickle at all")])
+def test_a_corrupt_checkpoint_is_named_and_reported_not_ready(tmp_path, offline_empty_hub, fresh_models, name, content):
+    """A truncated or foreign file was 'ready' (it exists), its loader's error escaped as an internal
+    error in every scan, and each scan tried the load again."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert model_status("tiny-test", weights_path=str(path))["ready"] is True  # as far as a look can tell
+    with pytest.raises(WeightsUnavailable, match=f"could not be loaded.*{name}|{name}.*could not be loaded"):
+        load_embedder("tiny-test", weights_path=str(path))
+    status = model_status("tiny-test", weights_path=str(path))
+    assert status["ready"] is False and "could not be loaded" in status["message"]
+
+
 def test_random_weights_only_when_allowed_and_said_plainly(offline_empty_hub, fresh_models, caplog):
     with caplog.at_level(logging.WARNING, logger="vision.registry"):
         embedder = load_embedder("mobileclip2-s0", allow_random_weights=True)
