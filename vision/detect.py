@@ -48,6 +48,11 @@ PROMPT_TEMPLATE = "a photo of a {}"
 WORK_SIDE = 320
 MIN_AREA_FRACTION = 0.004  # regions smaller than this share of the image are dropped
 MAX_AREA_FRACTION = 0.85  # larger regions are the whole image in disguise
+# A region thinner than this share of the image's long side, or a long, full strip, is an edge of the
+# background (a wall meeting the floor, a door frame): the texture feature is high along any step in
+# colour. Such strips scored as items and, on a catalog picture, took the place of the product.
+MIN_THICKNESS_FRACTION = 0.04
+MAX_STRIP_ASPECT, STRIP_FILL = 6.0, 0.8
 NMS_IOU = 0.5
 ZERO_SHOT_LOGIT_SCALE = 100.0
 
@@ -172,6 +177,11 @@ def _score(mask: np.ndarray, foreground: np.ndarray) -> _Region | None:
     x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
     box_area = (x1 - x0) * (y1 - y0)
     if box_area > MAX_AREA_FRACTION * height * width:
+        return None
+    thin, long = sorted((x1 - x0, y1 - y0))
+    if thin < MIN_THICKNESS_FRACTION * max(height, width):
+        return None
+    if long > MAX_STRIP_ASPECT * thin and len(xs) > STRIP_FILL * box_area:
         return None
     pad = max(3, int(0.1 * max(x1 - x0, y1 - y0)))
     ring = np.zeros_like(mask)
