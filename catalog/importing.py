@@ -314,13 +314,6 @@ def _import_row(row: dict, loader: ImageLoader, handles: dict[str, tuple[str, in
     return counts
 
 
-def _delete_files(names: list[str]) -> None:
-    """Files of a row rolled back (or of a transaction rolled back around the import: recorded, and
-    deleted only if that commits)."""
-    if names:
-        files_delete_after_commit(names=names)
-
-
 def catalog_import(
     *, rows: Iterable[dict], base_dir: Path | None = None, policy: FetchPolicy = FetchPolicy(), progress=None
 ) -> ImportReport:
@@ -336,13 +329,13 @@ def catalog_import(
                 counts = _import_row(row, loader, handles, number, saved)
         except RowError as exc:
             report.errors.append({"row": number, "field": exc.field, "error": exc.message})
-            _delete_files(saved)
+            files_delete_after_commit(names=saved)  # recorded; deleted once a surrounding transaction commits
         except (IntegrityError, DataError, ValueError, ArithmeticError) as exc:
             # what the checks above did not foresee is still this row's error, not the end of the import
             # (its savepoint is rolled back; the database being unavailable stops it)
             logger.warning("import row %s refused: %s: %s", number, type(exc).__name__, exc)
             report.errors.append({"row": number, "field": "", "error": f"{type(exc).__name__}: {exc}"})
-            _delete_files(saved)
+            files_delete_after_commit(names=saved)  # recorded; deleted once a surrounding transaction commits
         else:
             for name, value in counts.items():
                 setattr(report, name, getattr(report, name) + value)
