@@ -195,7 +195,8 @@ def model_status(key: str, *, weights_path: str | None = None, allow_random_weig
         "ready": False,
         "message": "",
     }
-    failed = _FAILED_LOADS.get((spec.key, _normalise_path(weights_path)))
+    with _LOCK:
+        failed = _FAILED_LOADS.get((spec.key, _normalise_path(weights_path)))
     if failed:  # the file is there, but it did not load: not ready, whatever its presence says
         status["message"] = failed
         return status
@@ -250,9 +251,17 @@ def load_embedder(
     cache_key = (key, _normalise_path(weights_path), bool(allow_random_weights), resolved_device)
     with _LOCK:
         embedder = _EMBEDDERS.get(cache_key)
+    if embedder is not None:
+        return embedder
+    # Building takes seconds (a checkpoint read, a ViT built): under its own lock, so that one build
+    # runs at a time while model_status (/readyz, admin) reads the cache without waiting for it.
+    with _BUILD_LOCK:
+        with _LOCK:
+            embedder = _EMBEDDERS.get(cache_key)
         if embedder is None:
             embedder = _build_open_clip(spec, weights_path, allow_random_weights, resolved_device)
-            _EMBEDDERS[cache_key] = embedder
+            with _LOCK:
+                _EMBEDDERS[cache_key] = embedder
         return embedder
 
 
@@ -290,7 +299,8 @@ def clear_loaded_models() -> None:
         _FAILED_LOADS.clear()
 
 
-_LOCK = threading.Lock()
+_LOCK = threading.Lock()  # the two dicts below; held for a lookup or an insert, never for a build
+_BUILD_LOCK = threading.Lock()  # one model build at a time in a process
 _EMBEDDERS: dict[tuple, Embedder] = {}
 # (key, weights path) -> why its checkpoint would not load, in this process: /readyz and admin say so
 # instead of "ready" because the file exists (each scan tried the load again and failed "internal error")
@@ -409,7 +419,8 @@ def _build_open_clip(spec: ModelSpec, weights_path: str | None, allow_random: bo
                 SafetensorError) as exc:  # a corrupt or foreign file: named, and remembered (model_status)
             message = (f"The checkpoint {checkpoint} ({source}) could not be loaded into {spec.architecture} "
                        f"for model {spec.key}: {type(exc).__name__}: {exc}")
-            _FAILED_LOADS[(spec.key, _normalise_path(weights_path))] = message
+            with _LOCK:
+                _FAILED_LOADS[(spec.key, _normalise_path(weights_path))] = message
             raise WeightsUnavailable(message) from exc
     if source == "random":
         log = logger.info if spec.key == "tiny-test" else logger.warning

@@ -203,6 +203,37 @@ def test_loading_is_cached_once_per_process_and_thread_safe(fresh_models, monkey
     assert load_embedder("tiny-test", device="cpu") is not results[0]
 
 
+def test_status_answers_while_a_model_is_being_built(fresh_models, monkeypatch):
+    """/readyz and the admin ask model_status while a worker thread loads the model (seconds for a
+    real checkpoint): the answer comes at once, 'not loaded yet', instead of after the build."""
+    import vision.registry as registry
+
+    building, release = threading.Event(), threading.Event()
+    real_build = registry._build_open_clip
+
+    def slow_build(*args, **kwargs):
+        building.set()
+        release.wait(30)
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(registry, "_build_open_clip", slow_build)
+    loader = threading.Thread(target=lambda: load_embedder("tiny-test", device="cpu"))
+    loader.start()
+    try:
+        assert building.wait(30)
+        answers = []
+        asker = threading.Thread(target=lambda: answers.append(model_status("tiny-test")))
+        asker.start()
+        asker.join(5)
+        assert answers, "model_status waited for the model build"
+        assert answers[0]["ready"] and not answers[0]["loaded"]
+    finally:
+        release.set()
+        loader.join(30)
+        asker.join(30)
+    assert model_status("tiny-test")["loaded"]
+
+
 def test_weights_free_model_status():
     status = model_status("color-texture-v1")
 
