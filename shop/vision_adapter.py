@@ -31,7 +31,7 @@ _FROM_VISION = {
     **dict.fromkeys(
         ("CreativeFeatures", "CreativeIndex", "extract_features", "rate_recognisability"), "vision.creatives"
     ),
-    **dict.fromkeys(("item_crop", "main_item_view"), "vision.crops"),
+    **dict.fromkeys(("item_crop", "boxed_item_view", "main_item_view"), "vision.crops"),
     **dict.fromkeys(("ImageRejected", "encode_clean_jpeg"), "vision.decode"),
     "detect": "vision.detect",
     **dict.fromkeys(("after_fork", "loading_to_share_after_fork", "retain_freed_memory"), "vision.memory"),

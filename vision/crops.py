@@ -45,6 +45,32 @@ def item_crop(
     return canvas
 
 
+def boxed_item_view(image: Image.Image, box: Sequence[int], detected: Sequence) -> Image.Image:
+    """The item in a box the shopper drew (pixels), seen as a scan sees its items.
+
+    When one of the photo's `detected` items (`vision.detect.DetectedItem`) is what the box holds
+    (intersection over union 0.5 or more), its pixels inside the box are masked onto the studio
+    background, so refining by an item's own box finds what the scan found for it; otherwise the
+    plain crop (a box around something the detector did not separate).
+    """
+    from vision.detect import box_iou
+
+    x0, y0, x1, y1 = (int(v) for v in box)
+    best, best_iou = None, 0.0
+    for item in detected:
+        if item.whole_image or item.mask is None:
+            continue
+        iou = box_iou((x0, y0, x1, y1), item.box)
+        if iou > best_iou:
+            best, best_iou = item, iou
+    if best is None or best_iou < 0.5:
+        return item_crop(image, box)
+    mask = np.zeros((image.height, image.width), dtype=bool)
+    bx0, by0, bx1, by1 = best.box
+    mask[by0:by1, bx0:bx1] = best.mask[: by1 - by0, : bx1 - bx0]
+    return item_crop(image, box, mask)
+
+
 def main_item_view(image: Image.Image) -> Image.Image:
     """A catalog picture reduced to its main item, as `item_crop` shows items found in photos.
 

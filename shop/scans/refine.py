@@ -37,7 +37,10 @@ def refine_search(*, picture, box: list[float] | None, filters: dict, text: str,
         max(int(box[0] * picture.width) + 1, int(round(box[2] * picture.width))),
         max(int(box[1] * picture.height) + 1, int(round(box[3] * picture.height))),
     )
-    vector = embedder.embed_images([vision_adapter.item_crop(picture, pixels, None)])[0]
+    # The box's item as the scan saw it (masked, when the detector found it there), not a plain crop
+    # whose background lowered every score below the scan's own for the same item.
+    detected = vision_adapter.detect(picture, max_items=settings.SCAN_MAX_ITEMS)
+    vector = embedder.embed_images([vision_adapter.boxed_item_view(picture, pixels, detected)])[0]
     search_filters = filters_from_json(filters)
     text_used = None
     words = color_words(text) if text else []

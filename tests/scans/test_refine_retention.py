@@ -37,6 +37,20 @@ def test_refining_by_a_box_searches_that_region(done_scan):
     assert corner["results"] and [p["id"] for p in corner["results"]] != [p["id"] for p in boxed["results"]]
 
 
+def test_refining_by_an_items_own_box_finds_what_the_scan_found(done_scan):
+    """The box of an item the scan found is that item, masked as the scan saw it: the same best
+    products with the same scores, not a plain crop whose background scored everything lower."""
+    client, scan, _ = done_scan
+    items = [i for i in scan["items"] if not i["whole_image"]]
+    assert items
+    for item in items:
+        boxed = refine(client, scan["id"], box=item["box"], k=3)
+        scanned = [(p["id"], p["score"]) for p in item["products"][:3]]
+        assert [p["id"] for p in boxed["results"]] == [pid for pid, _ in scanned]
+        for product, (_, score) in zip(boxed["results"], scanned):
+            assert product["score"] == pytest.approx(score, abs=0.01)
+
+
 def test_refining_by_colour_keeps_only_products_of_that_colour(done_scan):
     client, scan, _ = done_scan
     everything = refine(client, scan["id"], k=12)
