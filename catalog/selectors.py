@@ -52,6 +52,7 @@ class SearchFilters:
     price_max: Decimal | None = None
     in_stock: bool = False
     colors: list[str] = field(default_factory=list)  # variant option "color", any of these
+    currency: str | None = None  # a variant priced in it (the prices above are in it)
     exclude_product_ids: list[int] = field(default_factory=list)
 
 
@@ -60,6 +61,13 @@ class SimilarProduct:
     product_id: int
     image_id: int
     score: float  # cosine similarity, 1 = identical direction
+
+
+def catalog_currencies() -> list[str]:
+    """The currencies the active catalog's variants are priced in, sorted."""
+    return sorted(
+        Variant.objects.filter(product__active=True).order_by().values_list("currency", flat=True).distinct()
+    )
 
 
 def _filter_sql(filters: SearchFilters, params: dict) -> list[str]:
@@ -80,6 +88,9 @@ def _filter_sql(filters: SearchFilters, params: dict) -> list[str]:
     if filters.price_max is not None:
         params["price_max"] = filters.price_max
         variant.append("v.price <= %(price_max)s")
+    if filters.currency:
+        params["currency"] = filters.currency
+        variant.append("v.currency = %(currency)s")
     if filters.in_stock:
         variant.append("v.stock > 0")
     if filters.colors:

@@ -74,6 +74,25 @@ def test_refining_by_price_and_category(done_scan):
     assert refine(client, scan["id"], filters={"price_min": "100000"}, k=5)["results"] == []
 
 
+def test_price_filters_are_in_one_currency(done_scan):
+    """A catalog selling in euros and dollars: "under 10" needs its currency, and a product is kept
+    only by a variant priced in that currency (its 9 USD is no 9 EUR)."""
+    client, scan, product = done_scan
+    Variant.objects.filter(product=product).update(price="9.00", currency="USD")
+    other = Product.objects.exclude(pk=product.pk).filter(category=product.category).first()
+    Variant.objects.filter(product=other).update(price="9.00")
+    same_category = {"category": [product.category_id]}
+    dollars = refine(client, scan["id"], filters={"price_max": "10", "currency": "usd", **same_category}, k=5)
+    assert [p["id"] for p in dollars["results"]] == [product.id]
+    euros = refine(client, scan["id"], filters={"price_max": "10", "currency": "EUR", **same_category}, k=5)
+    assert [p["id"] for p in euros["results"]] == [other.id]
+    for filters in ({"price_max": "10"}, {"price_min": "1", "currency": "JPY"}):
+        response = client.post(f"/api/v1/scans/{scan['id']}/search", {"filters": filters}, format="json")
+        assert response.status_code == 400, response.content
+        assert response.json()["errors"][0]["field"].endswith("currency")
+        assert "EUR, USD" in response.json()["errors"][0]["detail"]
+
+
 def test_no_confident_match_is_said_plainly(done_scan, settings):
     client, scan, _ = done_scan
     settings.SCAN_MIN_SCORE = {"*": 1.01}
