@@ -56,3 +56,22 @@ def test_palette_names_are_the_filter_choices():
     for name, references in PALETTE.items():
         for rgb in references:
             assert name_color(rgb) == name
+
+
+@pytest.mark.parametrize(
+    "rgb, name",
+    [
+        ((173, 216, 230), "blue"),  # light blue: a light-blue shirt was filtered as "grey"
+        ((176, 224, 230), "blue"),  # powder blue
+        ((200, 162, 200), "purple"),  # lilac: was "pink"
+        ((221, 160, 221), "purple"),  # plum
+        ((224, 176, 255), "purple"),  # mauve
+        ((255, 182, 193), "pink"),  # light pink stays pink
+        ((200, 150, 160), "pink"),  # dusty rose stays pink
+        ((200, 205, 210), "grey"),  # a cool light grey stays grey
+        ((190, 180, 190), "grey"),  # a warm one too
+        ((112, 128, 144), "grey"),  # slate
+    ],
+)
+def test_pastel_colours_keep_their_hue(rgb, name):
+    assert name_color(rgb) == name
