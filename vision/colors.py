@@ -42,6 +42,8 @@ PALETTE: MappingProxyType[str, tuple[tuple[int, int, int], ...]] = MappingProxyT
 MAX_SAMPLES = 4000
 WORK_SIDE = 128
 BACKGROUND_DELTA_E = 14.0  # colours this close to the background model count as background
+RIM_FRACTION = 0.05  # of a mask's crop's long side: where a detector mask may spill onto the background
+RIM_SAMPLES = 800  # background colours sampled for the rim's background model
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ def dominant_colors(
         weights = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(np.float32)
         if weights.sum() == 0:
             weights[:] = 1.0
+        else:
+            weights *= _rim_weights(crop_lab, weights > 0, _background_samples(rgb, (x0, y0, x1, y1), crop_lab))
     else:
         background = _background_samples(rgb, (x0, y0, x1, y1), crop_lab)
         weights = _item_weights(crop_lab, background)
@@ -201,7 +205,9 @@ def _background_samples(rgb: np.ndarray, box: tuple[int, int, int, int], crop_la
     ring = np.ones((ring_box[3] - ring_box[1], ring_box[2] - ring_box[0]), bool)
     ring[y0 - ring_box[1] : y1 - ring_box[1], x0 - ring_box[0] : x1 - ring_box[0]] = False
     if ring.sum() >= 0.25 * 2 * pad * ((x1 - x0) + (y1 - y0)):
-        outside = rgb[ring_box[1] : ring_box[3], ring_box[0] : ring_box[2]][ring]
+        stride = max(1, max(ring.shape) // (2 * WORK_SIDE))  # a photo's ring holds a million pixels
+        region = rgb[ring_box[1] : ring_box[3] : stride, ring_box[0] : ring_box[2] : stride]
+        outside = region[ring[::stride, ::stride]]
         step = max(1, len(outside) // MAX_SAMPLES)
         return _rgb_to_lab(outside[::step])
     band = max(1, int(0.1 * min(crop_lab.shape[:2])))
@@ -220,6 +226,28 @@ def _item_weights(crop_lab: np.ndarray, background: np.ndarray) -> np.ndarray:
     cols = np.sin(np.linspace(0, np.pi, crop_lab.shape[1])) ** 0.5
     centre = 0.5 + 0.5 * np.outer(rows, cols)
     return ((0.08 + 0.92 * (1 - background_like)) * centre).astype(np.float32)
+
+
+def _rim_weights(crop_lab: np.ndarray, inside: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Per-pixel weight for a mask: low for the mask's rim where it looks like the background.
+
+    The detector's masks come from a smoothed map at a few hundred pixels and spill onto the
+    background by a few per cent of the item's size: a pure red item came out "red 91 %, grey 9 %".
+    Inside the rim every masked pixel counts in full (a grey item on a grey wall stays grey).
+    """
+    padded = np.pad(inside.astype(np.uint8), 1)  # the box's edge is the mask's edge too
+    depth = cv2.distanceTransform(padded, cv2.DIST_L2, 3)[1:-1, 1:-1]
+    rim = inside & (depth <= max(2.0, RIM_FRACTION * max(inside.shape)))
+    weights = np.ones(inside.shape, np.float32)
+    if not rim.any():
+        return weights
+    outside = crop_lab[~inside]
+    samples = np.concatenate([background.reshape(-1, 3), outside]).astype(np.float32)
+    samples = samples[:: max(1, len(samples) // RIM_SAMPLES)]
+    centres, _ = _weighted_kmeans(samples, np.ones(len(samples), np.float32), 4)
+    distance = np.sqrt(((crop_lab[rim][:, None] - centres[None]) ** 2).sum(-1)).min(1)
+    weights[rim] = 0.05 + 0.95 * (1 - np.exp(-0.5 * (distance / BACKGROUND_DELTA_E) ** 2))
+    return weights
 
 
 def _weighted_kmeans(points: np.ndarray, weights: np.ndarray, k: int, iterations: int = 15):
