@@ -238,14 +238,14 @@ def _to_srgb(img: Image.Image) -> Image.Image:
     elif mode in ("1", "L", "LA", "PA", "La", "RGBa") or mode not in ("RGB", "RGBA", "CMYK"):
         img = img.convert("RGBA" if ("A" in mode or "a" in mode) else "RGB")
     icc = img.info.get("icc_profile")
+    if img.mode == "RGBA":  # onto white, blended in place: an RGBA background and composite cost 320 MB at 40 Mpx
+        flat = Image.new("RGB", img.size, (255, 255, 255))  # white in the image's own profile, then converted
+        flat.paste(img, mask=img.getchannel("A"))
+        img = flat
     if icc and img.mode in ("RGB", "CMYK"):
         converted = _icc_to_srgb(img, icc)
         if converted is not None:
             return converted
-    if img.mode == "RGBA":  # onto white, blended in place: an RGBA background and composite cost 320 MB at 40 Mpx
-        flat = Image.new("RGB", img.size, (255, 255, 255))
-        flat.paste(img, mask=img.getchannel("A"))
-        return flat
     return img.convert("RGB") if img.mode != "RGB" else img
 
 

@@ -334,3 +334,53 @@ def test_a_dark_16_bit_grey_image_stays_dark():
     out = io.BytesIO()
     Image.fromarray(np.full((20, 20), 200, np.uint16)).save(out, "PNG")
     assert max(decode_image(out.getvalue()).image.getpixel((5, 5))) <= 2
+
+
+def swapped_primaries_profile() -> bytes:
+    """An ICC v2 RGB profile whose red primary is sRGB's green and whose green is sRGB's red (a
+    profile as far from sRGB as a test can make it): pure red pixels tagged with it are green."""
+    def s15(value: float) -> bytes:
+        return struct.pack(">i", round(value * 65536))
+
+    def xyz(x: float, y: float, z: float) -> bytes:
+        return b"XYZ " + bytes(4) + s15(x) + s15(y) + s15(z)
+
+    text = b"swapped primaries\x00"
+    tags = [
+        (b"desc", b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(4 + 4 + 2 + 1 + 67)),
+        (b"cprt", b"text" + bytes(4) + b"test\x00"),
+        (b"wtpt", xyz(0.9642, 1.0, 0.8249)),
+        (b"rXYZ", xyz(0.3851, 0.7169, 0.0971)),  # sRGB's green, adapted to D50
+        (b"gXYZ", xyz(0.4361, 0.2225, 0.0139)),  # sRGB's red
+        (b"bXYZ", xyz(0.1431, 0.0606, 0.7141)),
+        *[(tag, b"curv" + bytes(4) + struct.pack(">IH", 1, round(2.2 * 256)) + bytes(2))
+          for tag in (b"rTRC", b"gTRC", b"bTRC")],
+    ]
+    offset, table, data = 128 + 4 + 12 * len(tags), b"", b""
+    for signature, body in tags:
+        body += bytes(-len(body) % 4)
+        table += signature + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    size = 128 + 4 + len(table) + len(data)
+    header = (struct.pack(">I", size) + bytes(4) + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ " + bytes(12)
+              + b"acsp" + bytes(4 + 4 + 4 + 4 + 8 + 4) + s15(0.9642) + s15(1.0) + s15(0.8249) + bytes(4 + 16 + 28))
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + data
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_a_colour_profile_is_applied_with_or_without_alpha(mode):
+    """A PNG tagged with its colour profile is converted to sRGB; one with an alpha channel too
+    (its profile was ignored: a product shot in a wide-gamut space came out in the wrong colours)."""
+    image = Image.new(mode, (40, 30), RED + (255,) * (mode == "RGBA"))
+    if mode == "RGBA":
+        image.putpixel((0, 0), (255, 0, 0, 0))  # a transparent corner: onto white
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", icc_profile=swapped_primaries_profile())
+
+    decoded = decode_image(buffer.getvalue())
+
+    red, green, blue = pixel(decoded, 20, 15)
+    assert green > 200 and red < 60 and blue < 60
+    if mode == "RGBA":
+        assert min(pixel(decoded, 0, 0)) > 240
