@@ -22,7 +22,7 @@ class IndexResult:
     skipped: int = 0  # vectors already current (same image, key and content)
     failed: dict[int, str] = field(default_factory=dict)  # image id -> reason
     deferred: set[int] = field(default_factory=set)  # the storage was busy: left pending for the sweep
-    unavailable: set[str] = field(default_factory=set)  # model keys this worker cannot load (no weights)
+    unavailable: dict[str, str] = field(default_factory=dict)  # model key -> why this worker cannot load it
 
 
 def _load_pictures(images: list[ProductImage], result: IndexResult):
@@ -71,27 +71,24 @@ def index_images(*, image_ids: list[int], model_keys: list[str], mark_state: boo
         result.skipped += len(images) - len(todo)
         if not todo:
             continue
-        try:  # before the pictures are read: a worker without the weights reads no picture for nothing
+        try:  # before the pictures are read: a worker without the model reads no picture for nothing
             embedder = vision_adapter.get_embedder(key)
-        except (vision_adapter.WeightsUnavailable, vision_adapter.UnknownModel) as exc:
-            # the worker's doing (weights not deployed), not the pictures': they stay as they are
-            logger.error("embedding with %s impossible on this worker; images left pending: %s", key, exc)
-            result.unavailable.add(key)
-            if key == primary_key:
-                result.deferred.update(image.id for image in todo)
-            continue
         except SoftTimeLimitExceeded:
             raise
         except Exception as exc:
-            embedder, load_error = None, exc
+            # the worker's doing (weights not deployed, a model that does not build, out of memory),
+            # not the pictures': they stay as they are, for a worker that has the model
+            logger.error("embedding with %s impossible on this worker; images left pending: %s", key, exc)
+            result.unavailable[key] = f"{type(exc).__name__}: {exc}"
+            if key == primary_key:
+                result.deferred.update(image.id for image in todo)
+            continue
         if pictures is None:
             pictures = _load_pictures(images, result)
         todo = [image for image in todo if image.id in pictures]
         if not todo:
             continue
         try:
-            if embedder is None:
-                raise load_error
             vectors = embedder.embed_images([pictures[image.id] for image in todo])
         except SoftTimeLimitExceeded:
             raise  # the task's time is up: the batch stays pending for the next run, it is not failed

@@ -1,6 +1,8 @@
 import io
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
 
 from catalog.models import ImageEmbedding, Product, ProductImage
 from catalog.search import search_by_vector
@@ -193,7 +195,6 @@ def test_reindex_all_replaces_vectors_in_place_and_a_run_cut_short_loses_none(db
     """`reindex --all` deleted every vector of the key first: search found nothing until it finished,
     and a run cut short left pictures marked indexed without a vector, never embedded again."""
     import pytest
-    from django.core.management import call_command
 
     import catalog.management.commands.reindex as reindex
 
@@ -246,15 +247,19 @@ def test_a_batch_cut_short_by_the_tasks_time_limit_stays_pending_not_failed(db, 
     assert index_dirty_images() == 1  # the next run embeds it
 
 
-def test_a_worker_without_the_models_weights_leaves_pictures_pending(db, monkeypatch):
-    """A worker deployed before its weights fails no picture: the pictures are fine, and once the
-    weights are there the sweep indexes them."""
+@pytest.mark.parametrize("load_error", ["weights", "out of memory"])
+def test_a_worker_without_the_models_weights_leaves_pictures_pending(db, monkeypatch, load_error):
+    """A worker deployed before its weights, or one whose model does not build (out of memory), fails
+    no picture: the pictures are fine, and once the model loads the sweep indexes them. (A model that
+    did not build failed every picture of the batch for good.)"""
     from shop import vision_adapter
 
     image = factories.product().images.get()
 
     def no_weights(key=None):
-        raise vision_adapter.WeightsUnavailable("clip-vit-b-32: VISION_WEIGHTS_PATH=/opt/models/x.pt does not exist")
+        if load_error == "weights":
+            raise vision_adapter.WeightsUnavailable("clip-vit-b-32: VISION_WEIGHTS_PATH=/opt/models/x.pt does not exist")
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: not enough memory")
 
     import catalog.indexing
 
@@ -263,6 +268,8 @@ def test_a_worker_without_the_models_weights_leaves_pictures_pending(db, monkeyp
         patched.setattr(vision_adapter, "get_embedder", no_weights)
         patched.setattr(catalog.indexing, "_load_pictures", lambda images, result: read.extend(images) or {})
         assert index_dirty_images() == 0
+        with pytest.raises(CommandError, match="cannot be loaded in this process, nothing embedded"):
+            call_command("reindex", verbosity=0)  # said, not "0 pictures embedded, 0 failed"
     assert read == []  # no picture read from storage for nothing (the sweep would read them all every 10 min)
     image.refresh_from_db()
     assert image.index_state == ProductImage.IndexState.PENDING and not image.index_error
