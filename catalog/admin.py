@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.postgres.aggregates import StringAgg
 from django.db.models import Max, Min, Prefetch
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -88,7 +89,11 @@ class ProductAdmin(admin.ModelAdmin):
             super()
             .get_queryset(request)
             .prefetch_related(Prefetch("images", queryset=images))
-            .annotate(price_min=Min("variants__price"), price_max=Max("variants__price"))
+            .annotate(
+                price_min=Min("variants__price"),
+                price_max=Max("variants__price"),
+                currencies=StringAgg("variants__currency", ", ", distinct=True, order_by="variants__currency"),
+            )
         )
 
     @admin.display(description="")
@@ -100,7 +105,10 @@ class ProductAdmin(admin.ModelAdmin):
     def price(self, obj):
         if obj.price_min is None:
             return "—"
-        return obj.price_min if obj.price_min == obj.price_max else f"{obj.price_min}–{obj.price_max}"
+        if ", " in obj.currencies:  # a lowest and highest across currencies would compare 9 USD with 900 JPY
+            return f"in {obj.currencies}"
+        amount = obj.price_min if obj.price_min == obj.price_max else f"{obj.price_min}–{obj.price_max}"
+        return f"{amount} {obj.currencies}"
 
     @admin.display(description="index status")
     def index_status(self, obj):

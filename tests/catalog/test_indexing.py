@@ -357,3 +357,19 @@ def test_the_product_list_asks_as_many_queries_for_50_products_as_for_5(staff):
     page = staff.get("/admin/catalog/product/").content.decode()
     assert page.count("indexed (1/1, color-texture-v1)") == 50
     assert page_queries() == few
+
+
+def test_the_product_list_prices_name_their_currency(staff):
+    """The price column showed "9.00–1500.00" for a product sold at 9 USD and 1,500 JPY."""
+    from catalog.models import Variant
+
+    euros = factories.product(price="19.99")
+    Variant.objects.create(product=euros, sku=f"{euros.handle}-b", price="25.00", options={"color": "blue"})
+    mixed = factories.product(price="9.00")
+    mixed.variants.update(currency="USD")
+    Variant.objects.create(product=mixed, sku=f"{mixed.handle}-b", price="1500.00", currency="JPY")
+
+    page = staff.get("/admin/catalog/product/").content.decode()
+
+    assert "19.99–25.00 EUR" in page
+    assert "in JPY, USD" in page and "9.00–1500.00" not in page
