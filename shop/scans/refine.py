@@ -30,7 +30,7 @@ def color_words(text: str) -> list[str]:
 def refine_search(*, picture, box: list[float] | None, filters: dict, text: str, k: int) -> dict:
     key = active_model_key()
     embedder = vision_adapter.get_embedder(key)
-    box = box or [0.0, 0.0, 1.0, 1.0]
+    drawn, box = box is not None, box or [0.0, 0.0, 1.0, 1.0]
     pixels = (
         int(box[0] * picture.width),
         int(box[1] * picture.height),
@@ -39,7 +39,7 @@ def refine_search(*, picture, box: list[float] | None, filters: dict, text: str,
     )
     # The box's item as the scan saw it (masked, when the detector found it there), not a plain crop
     # whose background lowered every score below the scan's own for the same item.
-    detected = vision_adapter.detect(picture, max_items=settings.SCAN_MAX_ITEMS)
+    detected = vision_adapter.detect(picture, max_items=settings.SCAN_MAX_ITEMS) if drawn else []
     vector = embedder.embed_images([vision_adapter.boxed_item_view(picture, pixels, detected)])[0]
     search_filters = filters_from_json(filters)
     text_used = None
