@@ -82,7 +82,7 @@ def roi_chart_data(campaigns: list[CampaignRoi]) -> dict:
         "series": [
             {
                 "campaign": roi.campaign.code,
-                "currency": roi.campaign.currency,  # series of several currencies share the axis: each says its own
+                "currency": roi.campaign.currency,  # the chart gives each currency its own axis
                 "revenue": [float(roi.days[d].revenue) if d in roi.days else 0 for d in dates],
                 "spend": [float(roi.days[d].spend) if d in roi.days else 0 for d in dates],
             }

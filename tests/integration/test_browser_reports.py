@@ -44,6 +44,10 @@ def report_data(live_server, transactional_db):
         buy(shopper, products[0], quantity=quantity, scan=scan)
     for days_ago in range(5):
         SpendEntry.objects.create(campaign=campaign, date=timezone.localdate() - timedelta(days=days_ago), amount="10.00")
+    yen, _ = make_campaign("browser-tokyo", products[1:])
+    yen.currency = "JPY"
+    yen.save()
+    SpendEntry.objects.create(campaign=yen, date=timezone.localdate(), amount="5000.00")
     get_user_model().objects.create_superuser("marketer", "m@example.com", "browser-pass-123")
     return campaign
 
@@ -72,9 +76,15 @@ def test_a_marketer_sees_the_roi_charts_and_the_api_figures(live_server, report_
         assert row.locator("td.orders").inner_text() == str(expected["total"]["orders"]) == "2"
         assert row.locator("td.revenue").inner_text().startswith(expected["total"]["revenue"])
         assert row.locator("td.spend").inner_text() == f'{expected["total"]["spend"]} EUR' == "50.00 EUR"
-        # each series names its currency: campaigns of several currencies share the chart's axis
-        labels = page.evaluate("() => Chart.getChart('roi-timeseries').data.datasets.map(d => d.label)")
-        assert "browser-spring revenue (EUR)" in labels and "browser-spring spend (EUR)" in labels
+        # each series names its currency and is drawn on that currency's axis: 5,000 JPY of spend
+        # does not dwarf 10 EUR a day on one scale
+        axes = page.evaluate("() => Object.fromEntries(Chart.getChart('roi-timeseries').data.datasets"
+                             ".map(d => [d.label, d.yAxisID]))")
+        assert axes["browser-spring revenue (EUR)"] == axes["browser-spring spend (EUR)"] == "y-EUR"
+        assert axes["browser-tokyo spend (JPY)"] == "y-JPY"
+        tops = page.evaluate("() => { const s = Chart.getChart('roi-timeseries').scales;"
+                             " return [s['y-EUR'].max, s['y-JPY'].max]; }")
+        assert tops[0] < 1000 <= 5000 <= tops[1]
         assert row.locator("td.roi").inner_text() == expected["total"]["roi"]
         assert row.locator("td.roas").inner_text() == expected["total"]["roas"]
         page.screenshot(path=str(tmp_path / "roi-report.png"), full_page=True)
