@@ -1,6 +1,6 @@
 """RFC 9457 problem details for every error the service returns.
 
-Each problem has a stable `code` (also the last segment of `type`), a `title`, the HTTP `status`,
+Each problem has a stable `code` (also the last segment of `type`, hyphenated), a `title`, the HTTP `status`,
 a human `detail`, the `instance` path, the request id, and for validation errors a list of
 field errors: `{"field": "photo", "code": "unsupported_format", "detail": "..."}`.
 """
