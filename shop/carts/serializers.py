@@ -6,8 +6,9 @@ from shop.scans.selectors import scans_of
 
 
 def money(**kwargs) -> serializers.DecimalField:
-    """Money leaves as a string with two decimal places, never as a float."""
-    return serializers.DecimalField(max_digits=12, decimal_places=2, coerce_to_string=True, read_only=True, **kwargs)
+    """Money leaves as a string with two decimal places, never as a float. Wide enough for any cart
+    (99 of each variant at the highest price; checkout refuses a total its order could not hold)."""
+    return serializers.DecimalField(max_digits=20, decimal_places=2, coerce_to_string=True, read_only=True, **kwargs)
 
 
 class ShopperScanField(serializers.PrimaryKeyRelatedField):

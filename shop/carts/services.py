@@ -69,6 +69,26 @@ class LineGone(CartError):
     code = "line_gone"
 
 
+class TotalLimit(CartError):
+    code = "total_limit"
+
+
+MAX_ORDER_TOTAL = Decimal("9999999999.99")  # an order's total column: 12 digits, 2 decimals
+
+
+def _check_total_limit(total: Decimal, currency: str) -> None:
+    if total > MAX_ORDER_TOTAL:
+        raise TotalLimit(f"An order totals at most {MAX_ORDER_TOTAL} {currency}; this cart would total {total}.",
+                         maximum=str(MAX_ORDER_TOTAL), total=str(total), currency=currency)
+
+
+def _cart_total_with(cart: Cart, variant: Variant, quantity: int) -> Decimal:
+    """The cart's total with the variant's line at `quantity`, at today's prices."""
+    others = cart.lines.exclude(variant=variant).select_related("variant")
+    return sum(((line.variant.price * line.quantity).quantize(CENT) for line in others),
+               (variant.price * quantity).quantize(CENT))
+
+
 def cart_get_open(*, shopper: Shopper) -> Cart:
     """The shopper's open cart, created on first use."""
     cart, _ = Cart.objects.get_or_create(shopper=shopper, status=Cart.Status.OPEN)
@@ -116,6 +136,7 @@ def cart_add_item(
             available=variant.stock,
             in_cart=in_cart,
         )
+    _check_total_limit(_cart_total_with(cart, variant, wanted), variant.currency)
     if line is None:
         line = CartLine.objects.create(cart=cart, variant=variant, quantity=quantity, scan=scan)
     else:
@@ -154,6 +175,8 @@ def cart_line_update(*, line: CartLine, quantity: int) -> None:
             available=variant.stock,
             in_cart=line.quantity,
         )
+    if quantity > line.quantity:
+        _check_total_limit(_cart_total_with(line.cart, variant, quantity), variant.currency)
     line.quantity = quantity
     line.save(update_fields=["quantity"])
 
@@ -327,6 +350,7 @@ def _order_open(*, shopper: Shopper, expected_total: Decimal | None, expected_cu
 
     total = sum(((variants[line.variant_id].price * line.quantity).quantize(CENT) for line in lines), Decimal("0.00"))
     currency = next(iter(currencies))
+    _check_total_limit(total, currency)  # prices raised since the adds; the order's row would overflow
     _check_expected(total, currency, expected_total, expected_currency)
 
     for line in lines:

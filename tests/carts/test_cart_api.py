@@ -165,3 +165,27 @@ def test_a_line_changed_after_it_was_checked_out_or_removed_is_a_conflict_not_a_
     # the API answers a line that is not in the open cart as before
     response = shopper_client.delete(f"/api/v1/cart/items/{tee_line.pk}/")
     assert response.status_code == 404 and response["Content-Type"] == PROBLEM
+
+
+def test_a_cart_past_what_an_order_can_total_is_refused_not_a_500(shopper_client):
+    """99 of two variants at 60,000,000 (a price in IDR or VND) made the cart a 500 to read, and its
+    checkout a 500 at the order's insert: an add past an order's largest total is refused; a cart
+    that got there by a price rise reads fine and checks out as a 409 with nothing charged."""
+    from shop.carts.models import Order
+
+    dear, dearer = make_variant(price="60000000.00", stock=500), make_variant(price="60000000.00", stock=500)
+    assert add(shopper_client, dear, 99).status_code == 201
+    refused = add(shopper_client, dearer, 99)
+    assert refused.status_code == 409 and refused["Content-Type"] == PROBLEM
+    assert refused.json()["code"] == "total_limit" and refused.json()["maximum"] == "9999999999.99"
+    assert add(shopper_client, dearer, 50).status_code == 201  # 8,940,000,000.00 in all
+    line = lines_by_sku(shopper_client.get("/api/v1/cart/").json())[dearer.sku]["id"]
+    raised = shopper_client.patch(f"/api/v1/cart/items/{line}/", {"quantity": 99}, format="json")
+    assert raised.status_code == 409 and raised.json()["code"] == "total_limit"
+
+    type(dear).objects.filter(pk=dear.pk).update(price="99999999.99")  # the catalog's highest price
+    cart = shopper_client.get("/api/v1/cart/")
+    assert cart.status_code == 200 and cart.json()["subtotal"] == "12899999999.01"
+    checkout = shopper_client.post("/api/v1/orders/", {"payment_token": "tok_visa"}, format="json")
+    assert checkout.status_code == 409 and checkout.json()["code"] == "total_limit"
+    assert not Order.objects.exists()
