@@ -1,3 +1,5 @@
+import codecs
+
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseRedirectBase
 from django.middleware.common import CommonMiddleware
@@ -21,6 +23,33 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id
         return response
+
+
+class RequestCharsetMiddleware:
+    """A body whose declared charset is no text encoding (`charset=rot13`, `hex`) is a 400 before
+    anything reads it: Django accepts any codec name, and reading the form (the CSRF check of the
+    admin's login does, outside DRF) raised LookupError, a 500."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        charset = getattr(request, "content_params", {}).get("charset")
+        if charset and _is_codec(charset):  # a name Python does not know Django ignores (UTF-8 is read)
+            try:
+                b"a".decode(charset, "replace")  # decoding nothing succeeds even with rot13
+            except LookupError:
+                return problem_response(request, status=400, code="unsupported_charset",
+                                        detail=f"The body's charset {charset[:40]!r} is not a text encoding.")
+        return self.get_response(request)
+
+
+def _is_codec(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
 
 
 class ProblemDetailsMiddleware:

@@ -302,6 +302,26 @@ def test_malformed_request_bodies_are_4xx_problems(shopper_client, body, content
         assert 400 <= response.status_code < 500
 
 
+@pytest.mark.parametrize("url", [SCANS, "/admin/login/"])
+def test_a_body_in_a_charset_that_is_no_text_encoding_is_a_400(shopper_client, client, url):
+    """Django takes any codec's name as the body's charset; `rot13` or `hex` raised LookupError when
+    the form was read (by the admin login's CSRF check, outside DRF): a 500 anyone could cause."""
+    body = multipart((b"username", b"someone", None), (b"password", b"secret", None))
+    for charset in ("rot13", "hex"):
+        response = post_raw(shopper_client if url == SCANS else client, body,
+                            f"multipart/form-data; boundary={BOUNDARY}; charset={charset}", url=url)
+        assert_problem(response, 400, "unsupported_charset")
+
+
+def test_a_forged_session_cookie_is_no_session_not_a_server_error(client, shopper_client):
+    """A `sessionid` holding a NUL once unquoted reached PostgreSQL, which refuses NULs in text: every
+    API and admin page answered that request with a 500."""
+    forged = 'sessionid="aaaaaaaa\\000"'
+    assert_problem(client.get("/api/v1/cart/", HTTP_COOKIE=forged), 401)
+    assert client.get("/admin/", HTTP_COOKIE=forged).status_code == 302  # to the login page
+    assert shopper_client.get("/api/v1/cart/", HTTP_COOKIE=forged).status_code == 200  # the token still counts
+
+
 def test_a_non_numeric_content_length_is_not_a_server_error(shopper_client):
     body = multipart((b"photo", corpus_bytes(MANIFEST[0]), b"p.jpg"))
     response = shopper_client.generic(
