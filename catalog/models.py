@@ -6,6 +6,7 @@ from django.db import models
 from pgvector.django import VectorField
 
 from shop.core.pictures import picture_suffix
+from shop.core.validators import no_null_characters_in_json
 
 
 class Category(models.Model):
@@ -48,7 +49,8 @@ class Product(models.Model):
     description = models.TextField(blank=True)
     brand = models.ForeignKey(Brand, null=True, blank=True, on_delete=models.PROTECT, related_name="products")
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
-    attributes = models.JSONField(default=dict, blank=True, help_text='Free attributes, e.g. {"material": "wool"}.')
+    attributes = models.JSONField(default=dict, blank=True, validators=[no_null_characters_in_json],
+                                  help_text='Free attributes, e.g. {"material": "wool"}.')
     active = models.BooleanField(default=True, help_text="Inactive products are never returned by search.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -64,7 +66,8 @@ class Product(models.Model):
 class Variant(models.Model):
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="variants")
     sku = models.CharField(max_length=64, unique=True)
-    options = models.JSONField(default=dict, blank=True, help_text='e.g. {"size": "M", "color": "red"}')
+    options = models.JSONField(default=dict, blank=True, validators=[no_null_characters_in_json],
+                               help_text='e.g. {"size": "M", "color": "red"}')
     price = models.DecimalField(max_digits=10, decimal_places=2, validators=[MinValueValidator(0)])
     currency = models.CharField(max_length=3, default="EUR")
     stock = models.PositiveIntegerField(default=0)

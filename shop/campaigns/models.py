@@ -4,6 +4,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from shop.core.pictures import picture_suffix
+from shop.core.validators import no_null_characters_in_json
 from shop.scans.models import Scan
 from shop.shoppers.models import Shopper
 
@@ -85,7 +86,8 @@ class AdCreative(models.Model):
     image = models.FileField(upload_to=creative_upload_to, max_length=255)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
     metadata = models.JSONField(
-        default=dict, blank=True, help_text='Returned to the app on a match, e.g. {"headline": "...", "url": "..."}'
+        default=dict, blank=True, validators=[no_null_characters_in_json],
+        help_text='Returned to the app on a match, e.g. {"headline": "...", "url": "..."}',
     )
     products = models.ManyToManyField("catalog.Product", through="AdCreativeProduct", related_name="creatives")
     features = models.BinaryField(editable=False, null=True)

@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 
 from shop.carts.models import Cart, CartLine, Order, OrderLine
 from shop.carts.services import CartError, order_cancel, order_fulfil, order_reconcile
@@ -50,6 +51,14 @@ class OrderAdmin(admin.ModelAdmin):
         "cancelled_at",
     )  # fmt: skip
     list_select_related = ("shopper",)
+
+    def get_changelist_instance(self, request):
+        # the date drill-down builds its range itself: ?created_at__year=9999 (its year + 1) raised
+        # ValueError, a 500; Django's answer to a bad lookup is its "?e=1" page
+        try:
+            return super().get_changelist_instance(request)
+        except (ValueError, OverflowError) as exc:
+            raise IncorrectLookupParameters(str(exc)) from exc
 
     def has_add_permission(self, request) -> bool:
         return False

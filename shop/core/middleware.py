@@ -28,12 +28,16 @@ class RequestIdMiddleware:
 class RequestCharsetMiddleware:
     """A body whose declared charset is no text encoding (`charset=rot13`, `hex`) is a 400 before
     anything reads it: Django accepts any codec name, and reading the form (the CSRF check of the
-    admin's login does, outside DRF) raised LookupError, a 500."""
+    admin's login does, outside DRF) raised LookupError, a 500. So is a query string with a NUL."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if any("\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values):
+            # PostgreSQL refuses NULs in text: an admin search for "%00" was a 500
+            return problem_response(request, status=400, code="null_character",
+                                    detail="The query string holds a NUL character.")
         charset = getattr(request, "content_params", {}).get("charset")
         if charset and _is_codec(charset):  # a name Python does not know Django ignores (UTF-8 is read)
             try:
