@@ -314,7 +314,7 @@ class CampaignAdmin(admin.ModelAdmin):
             "start": start,
             "end": end,
             "report": roi_json(campaigns, start=start, end=end, recognition=report.recognition_rate()),
-            "chart": roi_chart_data(campaigns),
+            "chart": roi_chart_data(campaigns, start=start, end=end),
             "csv_url": f"{reverse('report-campaign-roi')}?start={start}&end={end}&format=csv",
         }
         return TemplateResponse(request, "admin/campaigns/roi_report.html", context)

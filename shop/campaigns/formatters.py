@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 from decimal import Decimal
 
 from shop.campaigns.reports import DEFINITIONS, CampaignRoi, RoiFigures
@@ -12,6 +13,12 @@ ROI_COLUMNS = (
     "campaign", "date", "scans", "unique_shoppers", "add_to_carts", "orders", "units", "revenue",
     "campaign_orders", "campaign_revenue", "spend", "roi", "roas", "cost_per_order", "other_currency_orders",
 )  # fmt: skip
+
+
+def csv_text(value: str) -> str:
+    """A text cell a spreadsheet shows as text: one starting with =, +, -, @ (a campaign code "-1-1",
+    a shopper's region "-A1") was read as a formula, and showed its result instead."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def _money(value: Decimal | None) -> str | None:
@@ -69,14 +76,15 @@ def roi_csv(campaigns: list[CampaignRoi]) -> str:
     for roi in campaigns:
         for when, figures in [*roi.days.items(), ("total", roi.total)]:
             row = _figures(figures)
-            writer.writerow([roi.campaign.code, when if when == "total" else when.isoformat()] +
+            writer.writerow([csv_text(roi.campaign.code), when if when == "total" else when.isoformat()] +
                             ["" if row[c] is None else row[c] for c in ROI_COLUMNS[2:]])  # fmt: skip
     return out.getvalue()
 
 
-def roi_chart_data(campaigns: list[CampaignRoi]) -> dict:
-    """Series for the admin page: revenue and spend per day, and each campaign's funnel."""
-    dates = sorted({day for roi in campaigns for day in roi.days})
+def roi_chart_data(campaigns: list[CampaignRoi], *, start, end) -> dict:
+    """Series for the admin page: revenue and spend on every day of the period (a day without any
+    activity is a zero, not left off the axis), and each campaign's funnel."""
+    dates = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     return {
         "labels": [day.isoformat() for day in dates],
         "series": [
@@ -102,5 +110,6 @@ def trends_csv(rows: list[dict]) -> str:
     for row in rows:
         for kind in ("categories", "colors"):
             for name, count in row[kind].items():
-                writer.writerow((row["week"].isoformat(), row["region"], kind[:-1] if kind == "colors" else "category", name, count))
+                writer.writerow((row["week"].isoformat(), csv_text(row["region"]),
+                                 kind[:-1] if kind == "colors" else "category", csv_text(name), count))
     return out.getvalue()

@@ -92,7 +92,9 @@ class RoiFigures:
 
     @property
     def cost_per_order(self) -> Decimal | None:
-        return (self.spend / self.orders).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) if self.orders else None
+        if not self.orders or not self.spend:  # no spend is n/a, not an order for free
+            return None
+        return (self.spend / self.orders).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
     def add(self, other: RoiFigures) -> None:
         for name in ("scans", "add_to_carts", "orders", "units", "revenue", "campaign_orders", "campaign_revenue", "spend",

@@ -121,6 +121,60 @@ def test_the_csv_has_a_row_per_campaign_and_day_and_totals(catalog_products, sta
     assert mine[0]["spend"] == "8.00" and Decimal(mine[0]["roi"]) == Decimal("4") and Decimal(mine[0]["roas"]) == Decimal("5")
 
 
+def test_orders_without_spend_cost_nothing_known_not_zero(catalog_products, staff):
+    """A campaign with orders and no spend (or a day without a spend entry) showed cost per order
+    0.00, as if its orders came free: it is n/a, as ROI and ROAS are."""
+    tee = catalog_products[0]
+    _, creative = make_campaign("unpaid", [tee])
+    shopper = new_shopper_client()
+    buy(shopper, tee, scan=ad_scan(shopper, creative, ago=timedelta(hours=1)))
+    total = roi(staff)["unpaid"]["total"]
+    assert total["orders"] == 1 and total["spend"] == "0.00"
+    assert total["cost_per_order"] is None and total["roi"] is None
+    page = staff.get("/admin/campaigns/campaign/reports/roi/").content.decode()
+    row = page.split('data-campaign="unpaid"')[1].split("</tr>")[0]
+    assert "0.00</td><td>1</td>" not in row and row.count("n/a") == 3
+
+
+def test_the_csvs_text_cells_are_not_spreadsheet_formulas(catalog_products, staff):
+    """A campaign code or a shopper's region starting with - (or =, +, @) was read as a formula by a
+    spreadsheet ("-1-1" showed -2): such cells start with a quote; numbers stay numbers."""
+    from shop.scans.models import Scan, ScanItem
+    from shop.shoppers.services import shopper_register
+
+    campaign, _ = make_campaign("-1-1", [catalog_products[0]])
+    SpendEntry.objects.create(campaign=campaign, date=TODAY, amount="8.00")
+    shopper, _ = shopper_register(platform="ios", region="-1-1")
+    scan = Scan.objects.create(shopper=shopper, kind="look", status="done", result_kind="look")
+    ScanItem.objects.create(scan=scan, position=0, x0=0, y0=0, x1=1, y1=1, category="bag", score=0.9,
+                            colors=[{"name": "red", "hex": "#c81e28", "share": 0.9}])
+    period = {"start": TODAY.isoformat(), "end": TODAY.isoformat(), "format": "csv"}
+    rows = list(csv.DictReader(io.StringIO(staff.get("/api/v1/reports/campaigns/roi/", period).content.decode())))
+    mine = [row for row in rows if row["campaign"] == "'-1-1"]
+    assert mine and mine[0]["roi"] == "-1.0000"  # a negative ROI is a number, left as it is
+    trends = list(csv.reader(io.StringIO(staff.get("/api/v1/reports/trends/", period).content.decode())))
+    assert {row[1] for row in trends[1:]} == {"'-1-1"}
+
+
+def test_the_roi_page_shows_every_day_and_the_recognition_rate(catalog_products, staff):
+    """The chart's axis skipped the days nobody scanned or spent (Friday ran straight into Monday),
+    and the daily recognition rate of ad-only scans was in the API only."""
+    from shop.scans.models import Scan
+
+    campaign, creative = make_campaign("weekly", [catalog_products[0]])
+    SpendEntry.objects.create(campaign=campaign, date=TODAY - timedelta(days=3), amount="8.00")
+    shopper = new_shopper_client()
+    ad_scan(shopper, creative, ago=timedelta(minutes=5))
+    Scan.objects.create(shopper=shopper.shopper, kind="ad", status="done", result_kind="none")
+    start = TODAY - timedelta(days=4)
+    page = staff.get("/admin/campaigns/campaign/reports/roi/", {"start": start, "end": TODAY})
+    assert page.context["chart"]["labels"] == [(start + timedelta(days=n)).isoformat() for n in range(5)]
+    (series,) = [s for s in page.context["chart"]["series"] if s["campaign"] == "weekly"]
+    assert series["spend"] == [0, 8.0, 0, 0, 0]
+    row = page.content.decode().split(f'data-date="{TODAY.isoformat()}"')[1].split("</tr>")[0]
+    assert "<td>1</td><td>2</td>" in row and '<td class="rate">0.5' in row
+
+
 def test_reports_are_staff_only(db, client):
     shopper = new_shopper_client()
     for url in ("/api/v1/reports/campaigns/roi/", "/api/v1/reports/trends/"):
