@@ -7,7 +7,7 @@ import logging
 
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from shop import vision_adapter
@@ -96,12 +96,21 @@ def ad_creative_duplicates_record(*, creative_id: int) -> list[tuple[int, float]
     return duplicates
 
 
-def ad_creative_features_refresh(*, creative: AdCreative) -> None:
+def ad_creative_features_refresh(*, creative: AdCreative) -> bool:
     """Extract a stored creative's features again from its artwork (features stored by an older format
-    lack what newer matching uses) and save them; workers reload it before their next scan."""
+    lack what newer matching uses) and save them; workers reload it before their next scan. False when
+    the creative was deleted meanwhile (its artwork is deleted after the commit, so it still read)."""
     ad_creative_extract(creative=creative)
-    creative.save(update_fields=["features", "feature_count", "width", "height", "rating", "rating_details",
-                                 "updated_at"])
+    if not AdCreative.objects.filter(pk=creative.pk).exists():
+        return False
+    try:
+        creative.save(update_fields=["features", "feature_count", "width", "height", "rating", "rating_details",
+                                     "updated_at"])
+    except DatabaseError:  # Django's own "did not affect any rows": deleted between the check and the save
+        if AdCreative.objects.filter(pk=creative.pk).exists():
+            raise
+        return False
+    return True
 
 
 def ad_creatives_features_refresh(*, creatives, progress=None) -> tuple[int, list[str]]:
@@ -112,8 +121,7 @@ def ad_creatives_features_refresh(*, creatives, progress=None) -> tuple[int, lis
     for creative in creatives:
         if creative.image:
             try:
-                ad_creative_features_refresh(creative=creative)
-                done += 1
+                done += ad_creative_features_refresh(creative=creative)  # a deleted one is passed over
             except (OSError, ValueError, vision_adapter.ImageRejected, BotoCoreError, ClientError) as exc:
                 failed.append(f"{creative.name or creative.pk} ({exc})")  # the storage's errors: S3 busy or refusing
         if progress is not None:

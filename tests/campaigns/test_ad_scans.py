@@ -430,6 +430,30 @@ def test_extracting_features_again_for_many_creatives_goes_to_a_worker(campaign_
     assert all(CreativeFeatures.from_bytes(bytes(AdCreative.objects.get(pk=c.pk).features)).has_frames for c in chosen)
 
 
+def test_a_creative_deleted_while_its_worker_extracts_features_again_is_passed_over(campaign_with_creatives, monkeypatch):
+    """The task read its batch, a marketer deleted one creative, and its save raised "did not affect
+    any rows": the rest of the batch was never extracted again."""
+    import shop.campaigns.services as services
+    from shop.campaigns.tasks import refresh_creatives_features
+    from vision.creatives import CreativeFeatures
+
+    _, _, creatives = campaign_with_creatives
+    gone, kept = creatives[0][0], creatives[1][0]
+    for creative in (gone, kept):
+        AdCreative.objects.filter(pk=creative.pk).update(features=first_format(creative.features))
+    extract = services.ad_creative_extract
+
+    def extract_while_deleted(*, creative):
+        extract(creative=creative)
+        if creative.pk == gone.pk:
+            AdCreative.objects.filter(pk=gone.pk).delete()
+
+    monkeypatch.setattr(services, "ad_creative_extract", extract_while_deleted)
+    assert refresh_creatives_features([gone.pk, kept.pk]) == 1
+    assert CreativeFeatures.from_bytes(bytes(AdCreative.objects.get(pk=kept.pk).features)).has_frames
+    assert not AdCreative.objects.filter(pk=gone.pk).exists()
+
+
 def test_extracting_features_again_reports_an_unreadable_artwork_and_goes_on(campaign_with_creatives, staff):
     from django.core.files.storage import default_storage
 
