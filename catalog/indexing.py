@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog.models import ImageEmbedding, ProductImage
@@ -92,15 +93,25 @@ def index_images(*, image_ids: list[int], model_keys: list[str], mark_state: boo
             vectors = embedder.embed_images([pictures[image.id] for image in todo])
         except SoftTimeLimitExceeded:
             raise  # the task's time is up: the batch stays pending for the next run, it is not failed
-        except Exception as exc:  # an unusable model is reported on the images, not raised in a loop
+        except Exception as exc:
+            if _out_of_memory(exc):  # the worker's state, not the pictures': they stay pending, for later
+                logger.error("embedding with %s ran out of memory; images left pending: %s", key, exc)
+                result.unavailable[key] = f"{type(exc).__name__}: {exc}"
+                if key == primary_key:
+                    result.deferred.update(image.id for image in todo)
+                continue
+            # an unusable model is reported on the images, not raised in a loop
             logger.exception("embedding with %s failed", key)
             if key == primary_key:
                 for image in todo:
                     result.failed[image.id] = f"model {key}: {type(exc).__name__}: {exc}"
             continue
         now = timezone.now()
-        ImageEmbedding.objects.bulk_create(
-            [
+        with transaction.atomic():
+            # a picture whose product was deleted while it was embedded gets no vector (its insert failed
+            # the whole run at the commit); the rest keep theirs, and no delete slips in until they are written
+            alive = _key_share_locked([image.id for image in todo])
+            rows = [
                 ImageEmbedding(
                     image_id=image.id,
                     model_key=key,
@@ -110,15 +121,33 @@ def index_images(*, image_ids: list[int], model_keys: list[str], mark_state: boo
                     created_at=now,
                 )
                 for image, vector in zip(todo, vectors, strict=True)
-            ],
-            update_conflicts=True,
-            unique_fields=["image", "model_key"],
-            update_fields=["embedding", "sha256", "pretrained", "created_at"],
-        )
-        result.embedded += len(todo)
+                if image.id in alive
+            ]
+            ImageEmbedding.objects.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["image", "model_key"],
+                update_fields=["embedding", "sha256", "pretrained", "created_at"],
+            )
+        result.embedded += len(rows)
     if mark_state:
         _mark_states(images, result)
     return result
+
+
+def _out_of_memory(exc: Exception) -> bool:
+    """PyTorch's allocators raise RuntimeError ("DefaultCPUAllocator: not enough memory", "CUDA out of
+    memory", torch.cuda.OutOfMemoryError is one) or MemoryError."""
+    return isinstance(exc, MemoryError) or (
+        isinstance(exc, RuntimeError) and re.search(r"out of memory|not enough memory", str(exc), re.IGNORECASE) is not None
+    )
+
+
+def _key_share_locked(image_ids: list[int]) -> set[int]:
+    """The ids among `image_ids` that still exist, locked against deletion until the transaction ends."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM catalog_productimage WHERE id = ANY(%s) FOR KEY SHARE", [image_ids])
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _mark_states(images: list[ProductImage], result: IndexResult) -> None:

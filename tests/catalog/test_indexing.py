@@ -268,12 +268,62 @@ def test_a_worker_without_the_models_weights_leaves_pictures_pending(db, monkeyp
         patched.setattr(vision_adapter, "get_embedder", no_weights)
         patched.setattr(catalog.indexing, "_load_pictures", lambda images, result: read.extend(images) or {})
         assert index_dirty_images() == 0
-        with pytest.raises(CommandError, match="cannot be loaded in this process, nothing embedded"):
+        with pytest.raises(CommandError, match="cannot be used in this process, the pictures left stay pending"):
             call_command("reindex", verbosity=0)  # said, not "0 pictures embedded, 0 failed"
     assert read == []  # no picture read from storage for nothing (the sweep would read them all every 10 min)
     image.refresh_from_db()
     assert image.index_state == ProductImage.IndexState.PENDING and not image.index_error
     assert index_dirty_images() == 1
+
+
+class _Wrapped:
+    """The real embedder, with something happening when it embeds."""
+
+    def __init__(self, embedder, before):
+        self._embedder, self._before = embedder, before
+
+    def __getattr__(self, name):
+        return getattr(self._embedder, name)
+
+    def embed_images(self, pictures):
+        self._before()
+        return self._embedder.embed_images(pictures)
+
+
+def test_a_worker_out_of_memory_while_embedding_fails_no_picture(db, monkeypatch):
+    """Memory short on the worker (PyTorch's allocator) failed the batch's pictures for good: the
+    sweep looks at pending ones only, so 16 products stayed out of search until re-indexed by hand."""
+    from shop import vision_adapter
+
+    images = [factories.product().images.get() for _ in range(2)]
+    real = vision_adapter.get_embedder
+
+    def out_of_memory():
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: not enough memory: "
+                           "you tried to allocate 9437184 bytes.")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(vision_adapter, "get_embedder", lambda key=None: _Wrapped(real(key), out_of_memory))
+        assert index_dirty_images() == 0
+    assert {ProductImage.objects.get(id=image.id).index_state for image in images} == {ProductImage.IndexState.PENDING}
+    assert index_dirty_images() == 2
+
+
+def test_a_product_deleted_while_its_picture_is_embedded_stops_nothing(transactional_db, monkeypatch):
+    """Its vector's insert failed the whole run at the commit: the other pictures of the batch got no
+    vector, and the continuation was never sent."""
+    from shop import vision_adapter
+
+    doomed, kept = factories.product(), factories.product()
+    ImageEmbedding.objects.all().delete()  # indexed at once when saved (on commit, eager here): again, pending
+    ProductImage.objects.update(index_state=ProductImage.IndexState.PENDING)
+    real = vision_adapter.get_embedder
+    with monkeypatch.context() as patched:
+        patched.setattr(vision_adapter, "get_embedder",
+                        lambda key=None: _Wrapped(real(key), lambda: Product.objects.filter(pk=doomed.pk).delete()))
+        assert index_dirty_images() == 1
+    assert kept.images.get().index_state == ProductImage.IndexState.INDEXED
+    assert ImageEmbedding.objects.filter(image__product=kept).count() == 1 and ImageEmbedding.objects.count() == 1
 
 
 def test_a_backlog_longer_than_a_tasks_time_is_continued_by_the_next_run(db, settings, monkeypatch):

@@ -35,7 +35,7 @@ class Command(BaseCommand):
                 batch = ids[start : start + batch_size]
                 result = index_images(image_ids=batch, model_keys=[key], mark_state=is_active, force=all)
                 if key in result.unavailable:  # every batch would say the same: the pictures stay as they are
-                    raise CommandError(f"{key} cannot be loaded in this process, nothing embedded: "
+                    raise CommandError(f"{key} cannot be used in this process, the pictures left stay pending: "
                                        f"{result.unavailable[key]}")
                 totals["embedded"] += result.embedded
                 totals["failed"] += len(result.failed)
