@@ -22,6 +22,7 @@ from shop.campaigns.services import (
     ad_creatives_features_refresh,
     duplicates_checked_in_this_process,
 )
+from shop.celery import send_or_leave_to_sweep
 from shop.core.forms import clean_picture_upload
 
 
@@ -92,7 +93,7 @@ def _prepare_and_warn(request, creative: AdCreative, form, admin_site) -> None:
     here = duplicates_checked_in_this_process()
     duplicates = ad_creative_prepare(creative=creative, check_duplicates=here)
     if not here:
-        creative.duplicate_of = []
+        creative.duplicate_of = None  # not checked yet: beat's sweep sends the check again if its message is lost
         transaction.on_commit(lambda: _queue_duplicate_check(creative.pk))
         admin_site.message_user(
             request, f"{creative.name}: a vision worker checks it for near-duplicates; the creatives list shows "
@@ -119,10 +120,8 @@ def _prepare_and_warn(request, creative: AdCreative, form, admin_site) -> None:
 def _queue_duplicate_check(creative_id: int) -> None:
     from shop.campaigns.tasks import check_creative_duplicates
 
-    try:
-        check_creative_duplicates.delay(creative_id)
-    except Exception:  # the broker down: the creative is saved, its check is not made
-        logger.exception("near-duplicate check not queued", extra={"creative_id": creative_id})
+    send_or_leave_to_sweep(check_creative_duplicates, creative_id, what="near-duplicate check",
+                           sweep="the recheck-creative-duplicates sweep")
 
 
 class AdCreativeProductInline(admin.TabularInline):
@@ -166,6 +165,8 @@ class AdCreativeAdmin(admin.ModelAdmin):
 
     @admin.display(description="near-duplicates")
     def duplicates(self, obj):
+        if obj.duplicate_of is None:
+            return "not checked yet (a vision worker checks it)"
         if not obj.duplicate_of:
             return "—"
         return format_html('<span style="color:#c62828">{}</span>', ", ".join(f"#{c} ({s:.0%})" for c, s in obj.duplicate_of))

@@ -98,7 +98,10 @@ class AdCreative(models.Model):
         default=0, editable=False, validators=[MinValueValidator(0), MaxValueValidator(5)], help_text="recognisability, 1-5"
     )
     rating_details = models.JSONField(default=dict, editable=False)
-    duplicate_of = models.JSONField(default=list, editable=False, help_text="near-duplicate creatives: [[id, similarity]]")
+    duplicate_of = models.JSONField(
+        default=list, null=True, editable=False,
+        help_text="near-duplicate creatives: [[id, similarity]]; null while a vision worker has not checked yet",
+    )
     updated_at = models.DateTimeField(auto_now=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from shop.campaigns import recognition
-from shop.celery import vision_task
+from shop.celery import default_task, send_or_leave_to_sweep, vision_task
 
 logger = logging.getLogger(__name__)
+
+# a check not answered after this long was lost (a vision worker takes a second or so, behind a queue)
+RECHECK_AFTER = timedelta(minutes=10)
+RECHECK_AT_ONCE = 200
 
 
 @vision_task
@@ -28,6 +33,24 @@ def refresh_creatives_features(creative_ids: list[int]) -> int:
     if failed:
         logger.warning("features not extracted again: %s", "; ".join(failed))
     return done
+
+
+@default_task
+def recheck_creative_duplicates() -> int:
+    """Beat's sweep: a near-duplicate check whose message was lost (the broker down at the save) or
+    whose worker died is sent again for each creative still unchecked after RECHECK_AFTER. Returns how
+    many were sent."""
+    from django.utils import timezone
+
+    from shop.campaigns.models import AdCreative
+
+    due = AdCreative.objects.filter(duplicate_of__isnull=True, updated_at__lt=timezone.now() - RECHECK_AFTER)
+    sent = 0
+    for creative_id in due.order_by("id").values_list("id", flat=True)[:RECHECK_AT_ONCE]:
+        send_or_leave_to_sweep(check_creative_duplicates, creative_id, what="near-duplicate check",
+                               sweep="the next recheck-creative-duplicates sweep")
+        sent += 1
+    return sent
 
 
 @vision_task

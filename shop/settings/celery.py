@@ -65,6 +65,9 @@ CELERY_BEAT_SCHEDULE = {
     "index-dirty-images": {"task": "catalog.tasks.index_dirty_images", "schedule": 600.0, "options": {"expires": 600}},
     # back-fills of an enabled key whose message was lost or whose worker died
     "resume-backfills": {"task": "catalog.tasks.resume_backfills", "schedule": 600.0, "options": {"expires": 600}},
+    # creatives' near-duplicate checks that a vision worker never answered (the message lost)
+    "recheck-creative-duplicates": {"task": "shop.campaigns.tasks.recheck_creative_duplicates", "schedule": 600.0,
+                                    "options": {"expires": 600}},
 }
 if CREATIVE_INDEX_SNAPSHOT_SECONDS > 0:
     CELERY_BEAT_SCHEDULE["snapshot-creative-index"] = {

@@ -279,6 +279,39 @@ def test_past_a_web_sized_index_the_near_duplicate_check_is_made_by_a_vision_wor
     assert f"#{creatives[1][0].id} (" in staff.get("/admin/campaigns/adcreative/").content.decode()
 
 
+def test_a_lost_near_duplicate_check_says_so_and_is_sent_again_by_beat(
+        campaign_with_creatives, staff, settings, monkeypatch, django_capture_on_commit_callbacks):
+    """The broker down at the save: the check was never made and the list showed "—", as for a creative
+    checked and found distinct. It says "not checked yet", and beat's sweep sends the check again."""
+    from datetime import timedelta
+
+    from shop.campaigns import recognition
+    from shop.campaigns.tasks import check_creative_duplicates, recheck_creative_duplicates
+
+    settings.CREATIVE_DUPLICATE_CHECK_IN_WEB = 2
+    campaign, _, creatives = campaign_with_creatives
+    edited = creatives[1][1].image.copy()
+    ImageDraw.Draw(edited).rectangle((20, edited.height - 60, 200, edited.height - 20), fill=(255, 255, 255))
+    recognition.reset()
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(check_creative_duplicates, "delay", broker_down)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert _admin_add_creative(staff, campaign, edited, "autumn-1-reprint").status_code == 200  # followed
+    reprint = AdCreative.objects.get(name="autumn-1-reprint")
+    assert reprint.duplicate_of is None
+    assert "not checked yet" in staff.get("/admin/campaigns/adcreative/").content.decode()
+
+    assert recheck_creative_duplicates() == 0  # not yet: its message may only be behind others
+    AdCreative.objects.filter(pk=reprint.pk).update(updated_at=reprint.updated_at - timedelta(minutes=11))
+    assert recheck_creative_duplicates() == 1  # the check runs (eagerly here)
+    assert AdCreative.objects.get(pk=reprint.pk).duplicate_of[0][0] == creatives[1][0].id
+    assert recheck_creative_duplicates() == 0
+
+
 def _admin_change_artwork(client, creative: AdCreative, picture: Image.Image):
     upload = SimpleUploadedFile("revised.jpg", jpeg(picture), content_type="image/jpeg")
     return client.post(
