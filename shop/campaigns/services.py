@@ -89,7 +89,7 @@ def ad_creative_duplicates_record(*, creative_id: int) -> list[tuple[int, float]
     worker's side of the check). None for a creative deleted, or without features, meanwhile."""
     creative = AdCreative.objects.filter(id=creative_id).exclude(features=None).first()
     if creative is None:  # deleted, or no features to compare: nothing to find, and nothing left to check
-        AdCreative.objects.filter(id=creative_id, duplicate_of=None).update(duplicate_of=[])
+        AdCreative.objects.filter(id=creative_id, duplicate_of__isnull=True).update(duplicate_of=[])
         return None
     features = vision_adapter.CreativeFeatures.from_bytes(bytes(creative.features))
     duplicates = _near_duplicates(features, exclude=[creative.pk])
