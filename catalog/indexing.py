@@ -7,11 +7,12 @@ import re
 from dataclasses import dataclass, field
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import ImageEmbedding, ProductImage
 from shop import vision_adapter
+from shop.core.locks import key_share
 from shop.core.storage_errors import storage_busy, storage_error_code, storage_refused
 
 logger = logging.getLogger(__name__)
@@ -80,9 +81,7 @@ def index_images(*, image_ids: list[int], model_keys: list[str], mark_state: boo
             # the worker's doing (weights not deployed, a model that does not build, out of memory),
             # not the pictures': they stay as they are, for a worker that has the model
             logger.error("embedding with %s impossible on this worker; images left pending: %s", key, exc)
-            result.unavailable[key] = f"{type(exc).__name__}: {exc}"
-            if key == primary_key:
-                result.deferred.update(image.id for image in todo)
+            _leave_pending(result, key, exc, todo if key == primary_key else [])
             continue
         if pictures is None:
             pictures = _load_pictures(images, result)
@@ -96,9 +95,7 @@ def index_images(*, image_ids: list[int], model_keys: list[str], mark_state: boo
         except Exception as exc:
             if _out_of_memory(exc):  # the worker's state, not the pictures': they stay pending, for later
                 logger.error("embedding with %s ran out of memory; images left pending: %s", key, exc)
-                result.unavailable[key] = f"{type(exc).__name__}: {exc}"
-                if key == primary_key:
-                    result.deferred.update(image.id for image in todo)
+                _leave_pending(result, key, exc, todo if key == primary_key else [])
                 continue
             # an unusable model is reported on the images, not raised in a loop
             logger.exception("embedding with %s failed", key)
@@ -110,7 +107,7 @@ def index_images(*, image_ids: list[int], model_keys: list[str], mark_state: boo
         with transaction.atomic():
             # a picture whose product was deleted while it was embedded gets no vector (its insert failed
             # the whole run at the commit); the rest keep theirs, and no delete slips in until they are written
-            alive = _key_share_locked([image.id for image in todo])
+            alive = key_share(ProductImage, [image.id for image in todo])
             rows = [
                 ImageEmbedding(
                     image_id=image.id,
@@ -135,19 +132,18 @@ def index_images(*, image_ids: list[int], model_keys: list[str], mark_state: boo
     return result
 
 
+def _leave_pending(result: IndexResult, key: str, exc: Exception, images: list[ProductImage]) -> None:
+    """`key` cannot be used by this worker now: its pictures stay as they are (pending), the reason kept."""
+    result.unavailable[key] = f"{type(exc).__name__}: {exc}"
+    result.deferred.update(image.id for image in images)
+
+
 def _out_of_memory(exc: Exception) -> bool:
     """PyTorch's allocators raise RuntimeError ("DefaultCPUAllocator: not enough memory", "CUDA out of
     memory", torch.cuda.OutOfMemoryError is one) or MemoryError."""
     return isinstance(exc, MemoryError) or (
         isinstance(exc, RuntimeError) and re.search(r"out of memory|not enough memory", str(exc), re.IGNORECASE) is not None
     )
-
-
-def _key_share_locked(image_ids: list[int]) -> set[int]:
-    """The ids among `image_ids` that still exist, locked against deletion until the transaction ends."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM catalog_productimage WHERE id = ANY(%s) FOR KEY SHARE", [image_ids])
-        return {row[0] for row in cursor.fetchall()}
 
 
 def _mark_states(images: list[ProductImage], result: IndexResult) -> None:

@@ -218,10 +218,7 @@ def _background_samples(rgb: np.ndarray, box: tuple[int, int, int, int], crop_la
 
 def _item_weights(crop_lab: np.ndarray, background: np.ndarray) -> np.ndarray:
     """Per-pixel weight: low for background-like colours and near the crop's border."""
-    centres, _ = _weighted_kmeans(background.reshape(-1, 3), np.ones(len(background.reshape(-1, 3)), np.float32), 4)
-    distance = np.sqrt(((crop_lab.reshape(-1, 1, 3) - centres[None]) ** 2).sum(-1)).min(1)
-    distance = distance.reshape(crop_lab.shape[:2])
-    background_like = np.exp(-0.5 * (distance / BACKGROUND_DELTA_E) ** 2)
+    background_like = _background_likeness(crop_lab.reshape(-1, 3), background).reshape(crop_lab.shape[:2])
     rows = np.sin(np.linspace(0, np.pi, crop_lab.shape[0])) ** 0.5
     cols = np.sin(np.linspace(0, np.pi, crop_lab.shape[1])) ** 0.5
     centre = 0.5 + 0.5 * np.outer(rows, cols)
@@ -241,13 +238,17 @@ def _rim_weights(crop_lab: np.ndarray, inside: np.ndarray, background: np.ndarra
     weights = np.ones(inside.shape, np.float32)
     if not rim.any():
         return weights
-    outside = crop_lab[~inside]
-    samples = np.concatenate([background.reshape(-1, 3), outside]).astype(np.float32)
-    samples = samples[:: max(1, len(samples) // RIM_SAMPLES)]
-    centres, _ = _weighted_kmeans(samples, np.ones(len(samples), np.float32), 4)
-    distance = np.sqrt(((crop_lab[rim][:, None] - centres[None]) ** 2).sum(-1)).min(1)
-    weights[rim] = 0.05 + 0.95 * (1 - np.exp(-0.5 * (distance / BACKGROUND_DELTA_E) ** 2))
+    samples = np.concatenate([background.reshape(-1, 3), crop_lab[~inside]]).astype(np.float32)
+    weights[rim] = 0.05 + 0.95 * (1 - _background_likeness(crop_lab[rim], samples[:: max(1, len(samples) // RIM_SAMPLES)]))
     return weights
+
+
+def _background_likeness(pixels_lab: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """0..1 per Lab pixel ([n, 3]): how close it is to the nearest of 4 colours that model `background`."""
+    background = background.reshape(-1, 3)
+    centres, _ = _weighted_kmeans(background, np.ones(len(background), np.float32), 4)
+    distance = np.sqrt(((pixels_lab[:, None] - centres[None]) ** 2).sum(-1)).min(1)
+    return np.exp(-0.5 * (distance / BACKGROUND_DELTA_E) ** 2)
 
 
 def _weighted_kmeans(points: np.ndarray, weights: np.ndarray, k: int, iterations: int = 15):

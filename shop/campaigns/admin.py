@@ -1,4 +1,3 @@
-import logging
 from datetime import timedelta
 
 from django import forms
@@ -22,11 +21,7 @@ from shop.campaigns.services import (
     ad_creatives_features_refresh,
     duplicates_checked_in_this_process,
 )
-from shop.celery import send_or_leave_to_sweep
 from shop.core.forms import clean_picture_upload
-
-
-logger = logging.getLogger(__name__)
 
 
 class ReportRangeForm(forms.Form):
@@ -94,7 +89,9 @@ def _prepare_and_warn(request, creative: AdCreative, form, admin_site) -> None:
     duplicates = ad_creative_prepare(creative=creative, check_duplicates=here)
     if not here:
         creative.duplicate_of = None  # not checked yet: beat's sweep sends the check again if its message is lost
-        transaction.on_commit(lambda: _queue_duplicate_check(creative.pk))
+        from shop.campaigns.tasks import send_duplicate_check
+
+        transaction.on_commit(lambda: send_duplicate_check(creative.pk))
         admin_site.message_user(
             request, f"{creative.name}: a vision worker checks it for near-duplicates; the creatives list shows "
                      "what it finds in its near-duplicates column.", messages.INFO)
@@ -115,13 +112,6 @@ def _prepare_and_warn(request, creative: AdCreative, form, admin_site) -> None:
             "Make the artworks differ more, or deactivate one.",
             messages.WARNING,
         )
-
-
-def _queue_duplicate_check(creative_id: int) -> None:
-    from shop.campaigns.tasks import check_creative_duplicates
-
-    send_or_leave_to_sweep(check_creative_duplicates, creative_id, what="near-duplicate check",
-                           sweep="the recheck-creative-duplicates sweep")
 
 
 class AdCreativeProductInline(admin.TabularInline):

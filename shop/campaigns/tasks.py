@@ -47,10 +47,16 @@ def recheck_creative_duplicates() -> int:
     due = AdCreative.objects.filter(duplicate_of__isnull=True, updated_at__lt=timezone.now() - RECHECK_AFTER)
     sent = 0
     for creative_id in due.order_by("id").values_list("id", flat=True)[:RECHECK_AT_ONCE]:
-        send_or_leave_to_sweep(check_creative_duplicates, creative_id, what="near-duplicate check",
-                               sweep="the next recheck-creative-duplicates sweep")
+        send_duplicate_check(creative_id)
         sent += 1
     return sent
+
+
+def send_duplicate_check(creative_id: int) -> None:
+    """Queue a creative's near-duplicate check for a vision worker; a broker that does not take it
+    leaves the creative unchecked for the recheck-creative-duplicates sweep."""
+    send_or_leave_to_sweep(check_creative_duplicates, creative_id, what="near-duplicate check",
+                           sweep="the recheck-creative-duplicates sweep")
 
 
 @vision_task

@@ -85,8 +85,7 @@ def _check_total_limit(total: Decimal, currency: str) -> None:
 def _cart_total_with(cart: Cart, variant: Variant, quantity: int) -> Decimal:
     """The cart's total with the variant's line at `quantity`, at today's prices."""
     others = cart.lines.exclude(variant=variant).select_related("variant")
-    return sum(((line.variant.price * line.quantity).quantize(CENT) for line in others),
-               (variant.price * quantity).quantize(CENT))
+    return sum((line.line_total for line in others), CartLine(variant=variant, quantity=quantity).line_total)
 
 
 def cart_get_open(*, shopper: Shopper) -> Cart:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from botocore.exceptions import BotoCoreError
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -17,6 +17,7 @@ from catalog.models import Product
 from catalog.search import PhotoItem
 from shop import vision_adapter
 from shop.celery import send_or_leave_to_sweep
+from shop.core.locks import key_share
 from shop.scans.models import FINISHED, Scan, ScanItem, ScanMatch
 from shop.shoppers.models import Shopper
 
@@ -32,10 +33,8 @@ def _shopper_key_share(shopper: Shopper) -> None:
     for, and then the shopper is gone (`ShopperErased`: no scan, no photo stored for nobody); one that
     starts after waits at its delete for this to commit, and erases the new scan too (it erases again
     when a row it did not see references the shopper). Scans of one shopper do not wait for each other."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {Shopper._meta.db_table} WHERE id = %s FOR KEY SHARE", [shopper.pk])
-        if cursor.fetchone() is None:
-            raise ShopperErased(str(shopper.pk))
+    if not key_share(Shopper, [shopper.pk]):
+        raise ShopperErased(str(shopper.pk))
 
 
 @transaction.atomic
